@@ -1,0 +1,54 @@
+"""Strict JSON for JOSE: UTF-8 only, a JSON object at the top, no duplicate member names (RFC 7515 section 5.2
+lets parsers reject them, and two parsers disagreeing on which one wins is an attack), finite numbers only."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from jwtgate.errors import MalformedToken
+
+__all__ = ["dumps_compact", "loads_object"]
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise MalformedToken("duplicate member name in JSON")
+    return obj
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise MalformedToken("non-finite number in JSON")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedToken(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object_without_duplicates,
+    parse_float=_finite_float,
+    parse_constant=_reject_constant,
+)
+
+
+def loads_object(data: bytes) -> dict[str, Any]:
+    """Parse ``data`` as one strict UTF-8 JSON object or raise MalformedToken."""
+    try:
+        text = data.decode("utf-8")
+        obj = _DECODER.decode(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise MalformedToken("invalid JSON") from err
+    if type(obj) is not dict:
+        raise MalformedToken("JSON value is not an object")
+    return obj
+
+
+def dumps_compact(obj: Any) -> bytes:
+    """Serialize to compact UTF-8 JSON (no spaces), as used in JOSE segments."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")

@@ -1,0 +1,326 @@
+"""The access-token profile (RFC 9068) on top of compact JWS: the recipe most code uses.
+
+:class:`Issuer` mints ``at+jwt`` tokens; :class:`Verifier` checks them: signature with the key's own
+algorithm, ``typ``, ``iss`` (exact), ``aud`` (exact membership), ``exp``/``nbf``/``iat`` with a bounded
+leeway, the required claims and their types. Time comes from an injected clock; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jwtgate.errors import (
+    ConfigError,
+    ExpiredToken,
+    InvalidClaim,
+    MalformedToken,
+    NotYetValid,
+    WrongType,
+)
+from jwtgate.jose.b64 import b64url_encode, decode_checked
+from jwtgate.jose.jsonutil import dumps_compact, loads_object
+from jwtgate.jose.jwk import Key
+from jwtgate.jose.jwks import KeySet
+from jwtgate.jose.jws import (
+    ACCESS_TOKEN_HEADER,
+    DEFAULT_MAX_SIZE,
+    key_for,
+    match_compact,
+    parse_header,
+)
+
+__all__ = [
+    "ACCESS_TOKEN_TYPES",
+    "DEFAULT_LEEWAY",
+    "MAX_LEEWAY",
+    "REGISTERED_CLAIMS",
+    "Clock",
+    "Issuer",
+    "MintedToken",
+    "Verifier",
+]
+
+Clock = Callable[[], float]
+
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
+DEFAULT_LEEWAY = 30
+MAX_LEEWAY = 300
+DEFAULT_TTL = 900
+MAX_TTL = 86400
+#: Latest accepted NumericDate (year 9999): larger values are nonsense, not "never expires".
+MAX_NUMERIC_DATE = 253402300799
+RFC9068_REQUIRED = ("iss", "sub", "aud", "exp", "iat", "jti")
+REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "scope"})
+_STRING_CLAIMS = ("sub", "jti", "sid", "client_id", "scope")
+_HEADER_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class MintedToken:
+    """A freshly signed token and the claims it carries (for callers that store ``jti`` or ``exp``)."""
+
+    token: str
+    claims: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"MintedToken(jti={self.claims.get('jti')!r}, exp={self.claims.get('exp')!r})"
+
+
+def _random_jti() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class Issuer:
+    """Mints RFC 9068 access tokens signed with ``key`` (header ``typ: at+jwt`` and the key's ``kid``)."""
+
+    def __init__(
+        self,
+        key: Key,
+        *,
+        issuer: str,
+        audience: str | Sequence[str],
+        client_id: str = "jwtgate",
+        default_ttl: int = DEFAULT_TTL,
+        max_ttl: int = MAX_TTL,
+        clock: Clock = time.time,
+        new_jti: Callable[[], str] = _random_jti,
+    ) -> None:
+        if not isinstance(key, Key):
+            raise ConfigError("Issuer needs a Key (see generate_key / key_from_jwk)")
+        if not key.can_sign:
+            raise ConfigError(f"key {key.kid!r} cannot sign (a public key, or not for signatures)")
+        _check_text(issuer, "issuer")
+        _check_text(client_id, "client_id")
+        self._audience = _audience_value(audience)
+        if not 0 < default_ttl <= max_ttl:
+            raise ConfigError("default_ttl must be positive and at most max_ttl")
+        self.key = key
+        self.issuer = issuer
+        self.client_id = client_id
+        self.default_ttl = default_ttl
+        self.max_ttl = max_ttl
+        self._clock = clock
+        self._new_jti = new_jti
+        header = {"alg": key.alg, "typ": "at+jwt", "kid": key.kid}
+        self._header_segment = b64url_encode(dumps_compact(header))
+
+    def issue(self, subject: str, **options: Any) -> str:
+        """Sign an access token for ``subject``; see :meth:`mint` for the options. Returns the token."""
+        return self.mint(subject, **options).token
+
+    def mint(
+        self,
+        subject: str,
+        *,
+        ttl: int | None = None,
+        scope: str | Iterable[str] | None = None,
+        session_id: str | None = None,
+        audience: str | Sequence[str] | None = None,
+        client_id: str | None = None,
+        jti: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> MintedToken:
+        """Sign an access token and return it with its claims.
+
+        ``claims`` adds caller claims (e.g. ``roles``, ``cnf``); they may not replace registered ones.
+        """
+        _check_text(subject, "subject")
+        ttl = self.default_ttl if ttl is None else ttl
+        if type(ttl) is not int or not 0 < ttl <= self.max_ttl:
+            raise ConfigError(f"ttl must be an integer from 1 to {self.max_ttl} seconds")
+        issued_at = int(self._clock() if now is None else now)
+        body: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": self._audience if audience is None else _audience_value(audience),
+            "exp": issued_at + ttl,
+            "iat": issued_at,
+            "nbf": issued_at,
+            "jti": self._new_jti() if jti is None else jti,
+            "client_id": self.client_id if client_id is None else client_id,
+        }
+        if session_id is not None:
+            body["sid"] = session_id
+        if scope is not None:
+            body["scope"] = scope if isinstance(scope, str) else " ".join(scope)
+        for name in _STRING_CLAIMS:
+            if name in body:
+                _check_text(body[name], name)
+        if claims:
+            clash = REGISTERED_CLAIMS.intersection(claims)
+            if clash:
+                raise ConfigError(f"caller claims may not set {', '.join(sorted(clash))}")
+            body.update(claims)
+        signing_input = self._header_segment + "." + b64url_encode(dumps_compact(body))
+        signature = self.key.sign(signing_input.encode("ascii"))
+        return MintedToken(signing_input + "." + b64url_encode(signature), body)
+
+
+class Verifier:
+    """Verifies RFC 9068 access tokens. :meth:`verify` returns the claims or raises a TokenError.
+
+    ``cache_size`` > 0 keeps that many verified tokens (keyed by the exact string) so a token used for
+    many requests is verified once; time claims are still checked on every call, and
+    :meth:`update_keys` clears the cache.
+    """
+
+    def __init__(
+        self,
+        keys: KeySet,
+        *,
+        issuer: str,
+        audience: str | Sequence[str],
+        leeway: int = DEFAULT_LEEWAY,
+        clock: Clock = time.time,
+        max_token_size: int = DEFAULT_MAX_SIZE,
+        require: Iterable[str] = RFC9068_REQUIRED,
+        types: Iterable[str] = ACCESS_TOKEN_TYPES,
+        cache_size: int = 0,
+    ) -> None:
+        if not isinstance(keys, KeySet):
+            raise ConfigError("Verifier needs a KeySet")
+        _check_text(issuer, "issuer")
+        audiences = (audience,) if isinstance(audience, str) else tuple(audience)
+        if not audiences:
+            raise ConfigError("at least one audience is required")
+        for value in audiences:
+            _check_text(value, "audience")
+        if type(leeway) is not int or not 0 <= leeway <= MAX_LEEWAY:
+            raise ConfigError(f"leeway must be an integer from 0 to {MAX_LEEWAY} seconds")
+        if type(max_token_size) is not int or not 256 <= max_token_size <= 65536:
+            raise ConfigError("max_token_size must be from 256 to 65536 bytes")
+        if type(cache_size) is not int or cache_size < 0:
+            raise ConfigError("cache_size must be a non-negative integer")
+        required = tuple(dict.fromkeys(("exp", *require)))
+        self.issuer = issuer
+        self.audiences = frozenset(audiences)
+        self.leeway = leeway
+        self.max_token_size = max_token_size
+        self._clock = clock
+        self._required = required
+        self._types = frozenset(t.lower() for t in types)
+        self._keys = keys
+        self._headers: dict[str, Key] = {}
+        self._cache_size = cache_size
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    @property
+    def keys(self) -> KeySet:
+        return self._keys
+
+    def update_keys(self, keys: KeySet) -> None:
+        """Replace the key set (after a JWKS refetch or a rotation) and clear every cache."""
+        if not isinstance(keys, KeySet):
+            raise ConfigError("update_keys needs a KeySet")
+        self._keys = keys
+        self._headers = {}
+        self._cache = {}
+
+    def verify(self, token: str, *, now: float | None = None) -> dict[str, Any]:
+        """Return the claims of a valid token; raise a TokenError subclass otherwise."""
+        if type(token) is not str:
+            raise MalformedToken("a token must be a string")
+        if len(token) > self.max_token_size:
+            raise MalformedToken("token too large")
+        current = self._clock() if now is None else now
+        cached = self._cache.get(token) if self._cache_size else None
+        if cached is not None:
+            self._check_times(cached, current)
+            return dict(cached)
+        if match_compact(token) is None:
+            raise MalformedToken("not a compact JWS")
+        head, payload, signature = token.split(".")
+        key = self._headers.get(head)
+        if key is None:
+            key = self._key_for_header(head)
+        key.verify(token[: len(head) + len(payload) + 1].encode("ascii"), decode_checked(signature))
+        claims = loads_object(decode_checked(payload))
+        self._check_claims(claims)
+        self._check_times(claims, current)
+        if self._cache_size:
+            if len(self._cache) >= self._cache_size:
+                del self._cache[next(iter(self._cache))]  # oldest first: insertion order
+            self._cache[token] = claims
+            return dict(claims)
+        return claims
+
+    def _key_for_header(self, segment: str) -> Key:
+        header = parse_header(segment, ACCESS_TOKEN_HEADER)
+        typ = header.get("typ")
+        if typ is None or typ.lower() not in self._types:
+            raise WrongType(f"typ must be one of {', '.join(sorted(self._types))}")
+        key = key_for(header, self._keys)
+        # Header segments repeat across tokens of one key: remember the outcome (bounded, keys only).
+        if len(self._headers) >= _HEADER_CACHE_SIZE:
+            self._headers.clear()
+        self._headers[segment] = key
+        return key
+
+    def _check_claims(self, claims: dict[str, Any]) -> None:
+        for name in self._required:
+            if name not in claims:
+                raise InvalidClaim(f"missing claim {name}", claim=name)
+        iss = claims.get("iss")
+        if iss is not None and iss != self.issuer:
+            raise InvalidClaim("unexpected issuer", claim="iss")
+        if "aud" in claims:
+            aud = claims["aud"]
+            if type(aud) is str:
+                ok = aud in self.audiences
+            elif type(aud) is list and aud and all(type(item) is str for item in aud):
+                ok = not self.audiences.isdisjoint(aud)
+            else:
+                ok = False
+            if not ok:
+                raise InvalidClaim("unexpected audience", claim="aud")
+        for name in _STRING_CLAIMS:
+            value = claims.get(name)
+            if value is not None and (type(value) is not str or (not value and name != "scope")):
+                raise InvalidClaim(f"claim {name} must be a non-empty string", claim=name)
+
+    def _check_times(self, claims: dict[str, Any], now: float) -> None:
+        leeway = self.leeway
+        exp = _numeric_date(claims, "exp")
+        if exp is not None and now >= exp + leeway:
+            raise ExpiredToken
+        nbf = _numeric_date(claims, "nbf")
+        if nbf is not None and now + leeway < nbf:
+            raise NotYetValid
+        iat = _numeric_date(claims, "iat")
+        if iat is not None and now + leeway < iat:
+            raise NotYetValid("the token was issued in the future")
+
+
+def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        if name in claims:
+            raise InvalidClaim(f"claim {name} must be a number", claim=name)
+        return None
+    kind = type(value)
+    if (kind is int or kind is float) and 0 <= value <= MAX_NUMERIC_DATE and not math.isnan(value):
+        return value  # type: ignore[no-any-return]
+    raise InvalidClaim(f"claim {name} must be a NumericDate", claim=name)
+
+
+def _check_text(value: object, name: str) -> None:
+    if type(value) is not str or not value or len(value) > 1024:
+        raise ConfigError(f"{name} must be a non-empty string of at most 1024 characters")
+
+
+def _audience_value(audience: str | Sequence[str]) -> str | list[str]:
+    if isinstance(audience, str):
+        _check_text(audience, "audience")
+        return audience
+    values = list(audience)
+    if not values:
+        raise ConfigError("at least one audience is required")
+    for value in values:
+        _check_text(value, "audience")
+    return values[0] if len(values) == 1 else values
