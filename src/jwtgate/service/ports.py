@@ -1,0 +1,126 @@
+"""Storage ports: what the service needs from a backend, as ``typing.Protocol`` classes.
+
+Every method is a coroutine and every compound change is ONE method, so each backend can make it atomic
+(one SQL transaction, one synchronous block in memory). Stores never read a clock: the service passes ``now``.
+Backend failures surface as :class:`jwtgate.errors.StorageError`; a failed call changes nothing.
+
+The in-memory backend (``jwtgate.storage.memory``) is the reference; ``tests/storage`` is the contract every
+backend must pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from jwtgate.service.records import (
+    AuditEvent,
+    ClientRecord,
+    RefreshTokenRecord,
+    Revocation,
+    RevocationKind,
+    SessionRecord,
+    UserRecord,
+)
+
+
+class UserStore(Protocol):
+    async def create_user(self, user: UserRecord) -> None:
+        """Insert ``user``. Raises :class:`~jwtgate.errors.Conflict` if the id or username exists."""
+
+    async def get_user(self, user_id: str) -> UserRecord | None: ...
+
+    async def get_user_by_name(self, username: str) -> UserRecord | None: ...
+
+    async def list_users(self) -> list[UserRecord]:
+        """All users, ordered by username."""
+
+    async def count_users(self) -> int: ...
+
+    async def set_password_hash(self, user_id: str, password_hash: str, now: float) -> bool:
+        """Store a new hash and set ``password_changed_at``; False when the user does not exist."""
+
+    async def set_disabled(self, user_id: str, disabled: bool) -> bool:
+        """False when the user does not exist."""
+
+
+class SessionStore(Protocol):
+    async def create_session(self, session: SessionRecord, token: RefreshTokenRecord) -> None:
+        """Insert a session and its first refresh token together."""
+
+    async def get_session(self, session_id: str) -> SessionRecord | None: ...
+
+    async def list_sessions(
+        self, *, user_id: str | None = None, active_at: float | None = None
+    ) -> list[SessionRecord]:
+        """Sessions (of ``user_id`` if given), newest first; only those active at ``active_at`` if given."""
+
+    async def revoke_sessions(
+        self, session_ids: Sequence[str], now: float, deny_until: float
+    ) -> list[Revocation]:
+        """Revoke the still-unrevoked sessions among ``session_ids`` and denylist each ``sid`` until
+        ``deny_until``, atomically. Returns the new denylist entries (one per session actually revoked)."""
+
+    async def find_refresh_token(self, digest: str) -> tuple[RefreshTokenRecord, SessionRecord] | None:
+        """The token with this digest and its session."""
+
+    async def newest_refresh_token(self, session_id: str) -> RefreshTokenRecord | None:
+        """The most recently created refresh token of the session."""
+
+    async def rotate_refresh_token(
+        self, parent_digest: str, child: RefreshTokenRecord, now: float, idle_expires_at: float
+    ) -> bool:
+        """Atomically: mark the parent used (only if still unused), insert ``child`` and touch the session
+        (``last_used_at=now``, ``idle_expires_at``) only if it is not revoked. Returns False, changing
+        nothing, when the parent was already used or the session is revoked; raises StorageError (changing
+        nothing) on failure, e.g. a duplicate child digest."""
+
+    async def add_refresh_token(self, token: RefreshTokenRecord, now: float, idle_expires_at: float) -> bool:
+        """Insert ``token`` into its session and touch the session, only if it is not revoked (the
+        grace path of a refresh). False, changing nothing, when the session is revoked or missing."""
+
+
+class RevocationStore(Protocol):
+    async def add_revocation(self, kind: RevocationKind, value: str, expires_at: float) -> Revocation:
+        """Denylist ``value``. If it is already listed, the later expiry wins and the entry gets a new
+        cursor (so feed readers see the change). Cursors are never reused, even after a purge."""
+
+    async def revocations(self, *, after: int, limit: int, now: float) -> list[Revocation]:
+        """Entries with ``cursor > after`` that have not expired at ``now``, by cursor ascending."""
+
+
+class ClientStore(Protocol):
+    async def create_client(self, client: ClientRecord) -> None:
+        """Raises Conflict if the id or name exists."""
+
+    async def get_client(self, client_id: str) -> ClientRecord | None: ...
+
+    async def list_clients(self) -> list[ClientRecord]: ...
+
+
+class AuditStore(Protocol):
+    async def add_audit_event(
+        self,
+        kind: str,
+        at: float,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None: ...
+
+    async def audit_events(self, *, limit: int = 100) -> list[AuditEvent]:
+        """Newest first."""
+
+
+class Store(UserStore, SessionStore, RevocationStore, ClientStore, AuditStore, Protocol):
+    """A complete backend."""
+
+    async def migrate(self) -> None:
+        """Bring the schema to the current version (no-op for memory)."""
+
+    async def purge(self, now: float, *, audit_before: float) -> dict[str, int]:
+        """Delete what can never matter again: expired denylist entries, sessions that expired or were
+        revoked (with their refresh tokens), audit events older than ``audit_before``. Returns row counts."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,93 @@
+"""The SQL schema (SQLAlchemy Core). Portable across SQLite and PostgreSQL.
+
+This is the live description used by the queries; the migrations under ``jwtgate.migrations`` create it, and a
+test checks that they agree. Times are POSIX seconds (double precision). Role and scope lists are JSON text.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(512), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("roles", sa.Text, nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("password_changed_at", sa.Double, nullable=False),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("last_used_at", sa.Double, nullable=False),
+    sa.Column("idle_expires_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Column("scope", sa.String(1024)),
+    sa.Column("user_agent", sa.String(512)),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("revoked_at", sa.Double),
+    sa.Column("dpop_jkt", sa.String(64)),
+    sa.Index("ix_sessions_user_id", "user_id"),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column(
+        "session_id",
+        sa.String(64),
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("parent_digest", sa.String(64)),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Column("used_at", sa.Double),
+    sa.Index("ix_refresh_tokens_session_id", "session_id", "created_at"),
+)
+
+# AUTOINCREMENT on SQLite: a cursor is never handed out twice, even after the newest rows were purged.
+revocations = sa.Table(
+    "revocations",
+    metadata,
+    sa.Column("cursor", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("value", sa.String(128), nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("kind", "value", name="uq_revocations_kind_value"),
+    sa.Index("ix_revocations_expires_at", "expires_at"),
+    sqlite_autoincrement=True,
+)
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(64)),
+    sa.Column("session_id", sa.String(64)),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_audit_events_at", "at"),
+    sqlite_autoincrement=True,
+)

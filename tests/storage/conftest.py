@@ -1,0 +1,102 @@
+"""Backends for the storage contract suite: memory (the reference), SQLite (file), PostgreSQL when present.
+
+PostgreSQL: a uniquely named database on 127.0.0.1:5432 (user postgres) per test run, dropped afterwards.
+When the server is down its tests are skipped, unless JWTGATE_REQUIRE_SERVICES=1, then they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from jwtgate.service.ports import Store
+from jwtgate.storage import open_store
+from jwtgate.storage.sql import SqlStore, schema
+
+PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(**PG_ADMIN, timeout=3)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    name = f"jwtgate_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except (TimeoutError, OSError, ImportError) as err:
+        if os.environ.get("JWTGATE_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"PostgreSQL required but unavailable: {err}")
+        pytest.skip(f"PostgreSQL not available on 127.0.0.1:5432: {err}")
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+    async def migrate() -> None:
+        store = await open_store(url)
+        await store.migrate()
+        await store.close()
+
+    asyncio.run(migrate())
+    yield url
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _empty_tables(store: SqlStore) -> None:
+    async with store._engine.begin() as conn:
+        for table in reversed(schema.metadata.sorted_tables):
+            await conn.execute(sa.delete(table))
+
+
+def _backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    backend: str = request.param
+    if backend == "memory":
+        return "memory://"
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'jwtgate.db'}"
+    # Resolved here, outside the event loop: the session fixture runs its own asyncio.run().
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return _backend_url(request, tmp_path)
+
+
+@pytest.fixture(params=BACKENDS[1:])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return _backend_url(request, tmp_path)
+
+
+@pytest.fixture
+async def sql_store(sql_url: str) -> AsyncIterator[SqlStore]:
+    opened = SqlStore.from_url(sql_url)
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(store_url)
+    if isinstance(opened, SqlStore) and opened.dialect == "postgresql":
+        await _empty_tables(opened)
+    else:
+        await opened.migrate()
+    yield opened
+    await opened.close()
