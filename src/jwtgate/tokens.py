@@ -266,8 +266,8 @@ class Verifier:
         for name in self._required:
             if name not in claims:
                 raise InvalidClaim(f"missing claim {name}", claim=name)
-        iss = claims.get("iss")
-        if iss is not None and iss != self.issuer:
+        # A present claim is checked even when it is null: a required ``"iss": null`` must not pass.
+        if "iss" in claims and claims["iss"] != self.issuer:
             raise InvalidClaim("unexpected issuer", claim="iss")
         if "aud" in claims:
             aud = claims["aud"]
@@ -280,9 +280,10 @@ class Verifier:
             if not ok:
                 raise InvalidClaim("unexpected audience", claim="aud")
         for name in _STRING_CLAIMS:
-            value = claims.get(name)
-            if value is not None and (type(value) is not str or (not value and name != "scope")):
-                raise InvalidClaim(f"claim {name} must be a non-empty string", claim=name)
+            if name in claims:
+                value = claims[name]
+                if type(value) is not str or (not value and name != "scope"):
+                    raise InvalidClaim(f"claim {name} must be a non-empty string", claim=name)
 
     def _check_times(self, claims: dict[str, Any], now: float) -> None:
         leeway = self.leeway
