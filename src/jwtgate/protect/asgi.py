@@ -1,0 +1,131 @@
+"""Pure ASGI middleware: every HTTP and WebSocket request must carry a valid bearer token.
+
+Shaped like Starlette's ``AuthenticationMiddleware``: on success ``scope["auth"]`` holds the verified
+claims and ``scope["user"]`` a :class:`~jwtgate.protect.guard.TokenUser`; on paths left open they hold
+``None`` and an anonymous user. Refusals follow RFC 6750 (see :mod:`jwtgate.protect.bearer`); WebSocket
+handshakes are refused with close code 1008. It imports no web framework, so it works with Starlette,
+FastAPI, Litestar, Quart or any ASGI app.
+
+The hot path reads the header list once, and a token seen before costs one cache lookup in the Verifier
+plus the expiry and revocation checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from typing import Any
+
+from jwtgate.errors import JwtgateError
+from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
+from jwtgate.protect.errors import InvalidRequest
+from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser, check_grants
+
+__all__ = ["JWTAuthMiddleware"]
+
+log = logging.getLogger("jwtgate.protect")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_ANONYMOUS = AnonymousUser()
+
+
+class JWTAuthMiddleware:
+    """``JWTAuthMiddleware(app, issuer=..., audience=..., jwks_url=... | keys=..., ...)``.
+
+    Either pass a ready ``guard=`` or the :class:`Guard` options as keywords. ``exclude_paths`` are left
+    open: exact paths, or prefixes written with a trailing ``*`` (``"/public/*"``). ``realm`` goes into
+    ``WWW-Authenticate``. The guard starts on ASGI lifespan startup (or the first request) and stops on
+    lifespan shutdown.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        guard: Guard | None = None,
+        exclude_paths: Collection[str] = (),
+        realm: str = "api",
+        **guard_options: Any,
+    ) -> None:
+        if guard is not None and guard_options:
+            raise TypeError("pass either guard= or the Guard options, not both")
+        self.app = app
+        self.guard = guard if guard is not None else Guard(**guard_options)
+        self.realm = realm
+        self._open_paths = frozenset(p for p in exclude_paths if not p.endswith("*"))
+        self._open_prefixes = tuple(p[:-1] for p in exclude_paths if p.endswith("*"))
+        self._scopes = self.guard.scopes
+        self._roles = self.guard.roles
+        self._scope_text = " ".join(self._scopes)
+        self._missing = missing_token(realm)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            if kind == "lifespan":
+                await self.app(scope, self._lifespan_receive(receive), send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path in self._open_paths or (self._open_prefixes and path.startswith(self._open_prefixes)):
+            scope["auth"] = None
+            scope["user"] = _ANONYMOUS
+            scope["jwtgate.guard"] = self.guard
+            await self.app(scope, receive, send)
+            return
+        header = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if header is not None:
+                    await self._refuse(scope, send, rejection(InvalidRequest(), self.realm))
+                    return
+                header = value
+        if header is None:
+            await self._refuse(scope, send, self._missing)
+            return
+        try:
+            token = bearer_token(header.decode("latin-1"))
+            if token is None:
+                await self._refuse(scope, send, self._missing)
+                return
+            claims = await self.guard.authenticate(token)
+            if self._scopes or self._roles:
+                check_grants(claims, self._scopes, self._roles)
+        except Exception as err:
+            # Any failure (bad token, 403, 503, even a bug) refuses the request: never a 500 or a pass.
+            await self._refuse(scope, send, rejection(err, self.realm, scope=self._scope_text))
+            return
+        scope["auth"] = claims
+        scope["user"] = TokenUser(claims)
+        # A separate key that only this middleware writes: require() trusts it, not any "auth" value.
+        scope["jwtgate.claims"] = claims
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, send: Send, answer: Rejection) -> None:
+        if scope["type"] == "websocket":
+            # Before accept, closing makes the server answer the handshake with 403.
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    def _lifespan_receive(self, receive: Receive) -> Receive:
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.guard.start()
+                except JwtgateError as err:  # the app still starts: requests get 503 until it works
+                    log.warning("guard start failed: %s", err.code)
+            elif message["type"] == "lifespan.shutdown":
+                await self.guard.aclose()
+            return message
+
+        return wrapped

@@ -1,0 +1,114 @@
+"""FastAPI integration: ``Depends(require(scopes=[...], roles=[...]))``.
+
+The dependency declares a security scheme, so ``/docs`` shows the "Authorize" button: OAuth2 password
+flow with ``tokenUrl`` at the jwtgate server's ``/oauth/token`` when it knows the token URL (from
+``token_url=`` or the guard's issuer), plain HTTP bearer otherwise. It returns the
+:class:`~jwtgate.protect.guard.TokenUser`.
+
+It works behind :class:`~jwtgate.protect.asgi.JWTAuthMiddleware` (the claims it verified are reused,
+only scopes and roles are checked here) or alone; the guard is then ``guard=``, the one the middleware
+left on an open path, or ``app.state.jwtgate_guard``. Refusals raise :class:`BearerHTTPException`
+(an ``HTTPException`` with RFC 6750 headers); :func:`add_error_handler` renders its body as
+``{"error", "error_description"}`` instead of FastAPI's ``{"detail": ...}``.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the dependency's annotations at run time and
+# they refer to closure variables.
+import json
+from collections.abc import Awaitable, Callable, Collection
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi.security import HTTPBearer, OAuth2PasswordBearer
+from starlette.responses import Response
+
+from jwtgate.errors import ConfigError
+from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
+from jwtgate.protect.errors import InvalidRequest
+from jwtgate.protect.guard import Guard, TokenUser, check_grants
+
+__all__ = ["BearerHTTPException", "add_error_handler", "require"]
+
+
+class BearerHTTPException(HTTPException):
+    """A refusal with its RFC 6750 status, headers and ``{"error", "error_description"}`` detail."""
+
+    def __init__(self, answer: Rejection) -> None:
+        headers = {name: value for name, value in answer.headers if name.startswith(("www-", "retry-"))}
+        super().__init__(answer.status, detail=json.loads(answer.body), headers=headers or None)
+        self.answer = answer
+
+
+def add_error_handler(app: FastAPI) -> None:
+    """Answer :class:`BearerHTTPException` with the plain RFC 6750 body (no ``detail`` wrapper)."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        answer = exc.answer if isinstance(exc, BearerHTTPException) else None
+        if answer is None:  # pragma: no cover - only registered for BearerHTTPException
+            raise exc
+        headers = {name: value for name, value in answer.headers if name != "content-length"}
+        return Response(answer.body, status_code=answer.status, headers=headers)
+
+    app.add_exception_handler(BearerHTTPException, handle)
+
+
+def require(
+    scopes: Collection[str] = (),
+    roles: Collection[str] = (),
+    *,
+    guard: Guard | None = None,
+    token_url: str | None = None,
+    realm: str = "api",
+    scheme_name: str = "jwtgate",
+) -> Callable[..., Awaitable[TokenUser]]:
+    """A dependency that admits requests whose token has every scope in ``scopes`` and role in ``roles``."""
+    wanted_scopes = tuple(scopes)
+    wanted_roles = tuple(roles)
+    scope_text = " ".join(wanted_scopes)
+    url = token_url or (guard.token_url if guard is not None else None)
+    scheme: OAuth2PasswordBearer | HTTPBearer
+    if url is not None:
+        scheme = OAuth2PasswordBearer(
+            tokenUrl=url,
+            scheme_name=scheme_name,
+            scopes={name: name for name in wanted_scopes},
+            auto_error=False,
+        )
+    else:
+        scheme = HTTPBearer(scheme_name=scheme_name, bearerFormat="JWT", auto_error=False)
+
+    async def dependency(
+        request: Request,
+        _declared: Annotated[Any, Security(scheme, scopes=list(wanted_scopes))],
+    ) -> TokenUser:
+        verified: dict[str, Any] | None = request.scope.get("jwtgate.claims")
+        active: Guard | None = None
+        if verified is None:
+            found = guard or request.scope.get("jwtgate.guard")
+            found = found or getattr(request.app.state, "jwtgate_guard", None)
+            if not isinstance(found, Guard):
+                raise ConfigError("require() needs guard=, JWTAuthMiddleware or app.state.jwtgate_guard")
+            active = found
+        try:
+            claims = verified if active is None else await _authenticate(active, request, realm)
+            if claims is None:  # pragma: no cover - one of the two is always set
+                raise InvalidRequest
+            check_grants(claims, wanted_scopes, wanted_roles)
+        except BearerHTTPException:
+            raise
+        except Exception as err:
+            # Any failure refuses the request with a clean RFC 6750 answer, never a 500.
+            raise BearerHTTPException(rejection(err, realm, scope=scope_text)) from None
+        return TokenUser(claims)
+
+    return dependency
+
+
+async def _authenticate(guard: Guard, request: Request, realm: str) -> dict[str, Any]:
+    values = request.headers.getlist("authorization")
+    if len(values) > 1:
+        raise InvalidRequest("more than one Authorization header")
+    token = bearer_token(values[0]) if values else None
+    if token is None:
+        raise BearerHTTPException(missing_token(realm))
+    return await guard.authenticate(token)

@@ -1,0 +1,155 @@
+"""WSGI integration: a middleware for any WSGI app and a ``@jwt_required`` decorator for Flask views.
+
+Both use the same :class:`~jwtgate.protect.guard.Guard` (sync path: JWKS fetched inline, revocation
+synced by a background thread). On success the verified claims are in ``environ["jwtgate.claims"]``
+and the user in ``environ["jwtgate.user"]``; the decorator also sets ``flask.g.jwt_claims`` and
+``flask.g.jwt_user``. Refusals follow RFC 6750 (see :mod:`jwtgate.protect.bearer`).
+
+WSGI servers merge repeated headers into one comma-joined value; such a value is not a valid token and
+is refused with 401.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from jwtgate.errors import ConfigError
+from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
+from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser, check_grants
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["JWTAuthWSGIMiddleware", "jwt_required"]
+
+_ANONYMOUS = AnonymousUser()
+_STATUS_TEXT = {
+    400: "400 Bad Request",
+    401: "401 Unauthorized",
+    403: "403 Forbidden",
+    503: "503 Service Unavailable",
+}
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+class _Refused(Exception):
+    def __init__(self, answer: Rejection) -> None:
+        super().__init__(answer.status)
+        self.answer = answer
+
+
+def _claims_for(
+    guard: Guard, header: str | None, realm: str, scopes: tuple[str, ...], roles: tuple[str, ...]
+) -> dict[str, Any]:
+    """Verified claims for an ``Authorization`` value, or raise _Refused with the answer to send."""
+    if header is None:
+        raise _Refused(missing_token(realm))
+    try:
+        token = bearer_token(header)
+        if token is None:
+            raise _Refused(missing_token(realm))
+        claims = guard.authenticate_sync(token)
+        if scopes or roles:
+            check_grants(claims, scopes, roles)
+    except _Refused:
+        raise
+    except Exception as err:
+        # Any failure refuses the request with a clean RFC 6750 answer, never a 500.
+        raise _Refused(rejection(err, realm, scope=" ".join(scopes))) from None
+    return claims
+
+
+class JWTAuthWSGIMiddleware:
+    """``JWTAuthWSGIMiddleware(app, issuer=..., audience=..., jwks_url=... | keys=..., ...)`` for WSGI.
+
+    Same options as :class:`~jwtgate.protect.asgi.JWTAuthMiddleware`: ``guard=`` or Guard keywords,
+    ``exclude_paths`` (exact, or prefixes ending in ``*``), ``realm``.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        guard: Guard | None = None,
+        exclude_paths: Collection[str] = (),
+        realm: str = "api",
+        **guard_options: Any,
+    ) -> None:
+        if guard is not None and guard_options:
+            raise TypeError("pass either guard= or the Guard options, not both")
+        self.app = app
+        self.guard = guard if guard is not None else Guard(**guard_options)
+        self.realm = realm
+        self._open_paths = frozenset(p for p in exclude_paths if not p.endswith("*"))
+        self._open_prefixes = tuple(p[:-1] for p in exclude_paths if p.endswith("*"))
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        environ["jwtgate.guard"] = self.guard
+        if path in self._open_paths or (self._open_prefixes and path.startswith(self._open_prefixes)):
+            environ["jwtgate.claims"] = None
+            environ["jwtgate.user"] = _ANONYMOUS
+            return self.app(environ, start_response)
+        try:
+            claims = _claims_for(
+                self.guard,
+                environ.get("HTTP_AUTHORIZATION"),
+                self.realm,
+                self.guard.scopes,
+                self.guard.roles,
+            )
+        except _Refused as refused:
+            answer = refused.answer
+            start_response(_STATUS_TEXT[answer.status], answer.headers)
+            return [answer.body]
+        environ["jwtgate.claims"] = claims
+        environ["jwtgate.user"] = TokenUser(claims)
+        return self.app(environ, start_response)
+
+
+def jwt_required(
+    scopes: Collection[str] = (),
+    roles: Collection[str] = (),
+    *,
+    guard: Guard | None = None,
+    realm: str = "api",
+) -> Callable[[View], View]:
+    """Flask view decorator: admit requests whose token has every scope and role asked for.
+
+    Reuses the claims of :class:`JWTAuthWSGIMiddleware` when it ran; otherwise verifies with ``guard=``,
+    the middleware's guard, or ``app.extensions["jwtgate"]``.
+    """
+    wanted_scopes = tuple(scopes)
+    wanted_roles = tuple(roles)
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from flask import Response, current_app, g, request
+
+            environ = request.environ
+            claims = environ.get("jwtgate.claims")
+            try:
+                if claims is None:
+                    active = guard or environ.get("jwtgate.guard")
+                    active = active or current_app.extensions.get("jwtgate")
+                    if not isinstance(active, Guard):
+                        raise ConfigError("jwt_required needs guard=, the middleware or app.extensions")
+                    claims = _claims_for(active, environ.get("HTTP_AUTHORIZATION"), realm, (), ())
+                try:
+                    check_grants(claims, wanted_scopes, wanted_roles)
+                except Exception as err:
+                    raise _Refused(rejection(err, realm, scope=" ".join(wanted_scopes))) from None
+            except _Refused as refused:
+                answer = refused.answer
+                return Response(answer.body, status=answer.status, headers=answer.headers)
+            g.jwt_claims = claims
+            g.jwt_user = TokenUser(claims)
+            return view(*args, **kwargs)
+
+        return cast("View", wrapper)
+
+    return decorate
