@@ -1,0 +1,321 @@
+"""The settings of the auth server and the CLI; the only module that reads the environment.
+
+Sources, highest priority first: explicit values (CLI flags) > ``JWTGATE_*`` environment
+variables > the optional file named by ``JWTGATE_CONFIG`` (TOML, or an env-file of
+``JWTGATE_X=value`` lines) > defaults. :func:`load_settings` builds a frozen :class:`Settings`
+or raises :class:`~jwtgate.errors.ConfigError` with a message naming the offending
+``JWTGATE_*`` variables (never their values: some are secrets). Invalid or insecure
+combinations are refused when the object is built; softer problems are listed by
+:func:`insecure_findings` (``jwtgate check`` exits non-zero on any).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from jwtgate.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "Settings", "insecure_findings", "load_settings"]
+
+ENV_PREFIX = "JWTGATE_"
+_CONFIG_VAR = "JWTGATE_CONFIG"
+_SUPPORTED_DATABASES = ("sqlite+aiosqlite://", "postgresql+asyncpg://", "memory://")
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+Seconds = int
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split_list(value: Any) -> Any:
+    """Accept ``"a, b"`` (env, env-file) as well as a list (TOML, Python)."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Validated, frozen configuration. Field ``x`` is set by ``JWTGATE_X``.
+
+    Durations are integer seconds. ``issuer`` and ``database_url`` default to values derived
+    from other fields: read them through :attr:`issuer_url` and :attr:`database_url_value`.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        frozen=True,
+        extra="forbid",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    data_dir: Path = Path(".jwtgate")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    environment: Literal["development", "production"] = "development"
+    issuer: str | None = None
+    audience: str = Field("jwtgate", min_length=1, max_length=200)
+    client_id: str = Field("jwtgate", min_length=1, max_length=200)
+    access_token_ttl: Seconds = Field(900, ge=30, le=86_400)
+    refresh_idle_ttl: Seconds = Field(7 * 86_400, ge=300, le=90 * 86_400)
+    session_absolute_ttl: Seconds = Field(30 * 86_400, ge=300, le=365 * 86_400)
+    refresh_reuse_grace: Seconds = Field(10, ge=0, le=120)
+    leeway: Seconds = Field(30, ge=0, le=300)
+    signing_alg: Literal["RS256", "PS256", "ES256", "EdDSA", "HS256"] = "RS256"
+    database_url: SecretStr | None = None
+    registration: Literal["closed", "open"] = "closed"
+    cors_origins: CommaList = ()
+    max_body_size: int = Field(64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    trusted_proxy: CommaList = ()
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
+
+    @field_validator("cors_origins", "trusted_proxy", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if origin == "*" or parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("each origin must be scheme://host[:port]; '*' is not allowed")
+            if parts.path or parts.query or parts.fragment:
+                raise ValueError("an origin has no path, query or fragment")
+        return value
+
+    @field_validator("trusted_proxy")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if entry == "*":
+                raise ValueError("'*' would trust every client's X-Forwarded-For; list proxy IPs")
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as err:
+                raise ValueError("each trusted proxy is an IP address or network") from err
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            # RFC 8414 section 2: an https URL with no query or fragment (http allowed for dev).
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("the issuer must be an absolute http(s) URL")
+            if parts.query or parts.fragment:
+                raise ValueError("the issuer has no query or fragment")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(_SUPPORTED_DATABASES):
+            raise ValueError("supported: sqlite+aiosqlite://, postgresql+asyncpg://, memory://")
+        return value
+
+    @model_validator(mode="after")
+    def _combinations(self) -> Settings:
+        if self.refresh_idle_ttl > self.session_absolute_ttl:
+            raise ValueError("refresh_idle_ttl must not exceed session_absolute_ttl")
+        if self.access_token_ttl > self.refresh_idle_ttl:
+            raise ValueError("access_token_ttl must not exceed refresh_idle_ttl")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.environment == "production":
+            if not self.issuer_url.startswith("https://"):
+                raise ValueError("production needs an https issuer")
+            if self.tls_cert is None and not self.trusted_proxy:
+                raise ValueError("production refuses plain HTTP: set tls_cert/tls_key or trusted_proxy")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether ``jwtgate serve`` terminates TLS itself."""
+        return self.tls_cert is not None
+
+    @property
+    def base_url(self) -> str:
+        """The URL this server answers on, from host, port and TLS."""
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def issuer_url(self) -> str:
+        """``JWTGATE_ISSUER``, or the base URL when unset."""
+        return self.issuer if self.issuer is not None else self.base_url
+
+    @property
+    def database_url_value(self) -> str:
+        """The database URL (may hold a password: never log it)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'jwtgate.db').as_posix()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Values from the file named by ``JWTGATE_CONFIG``: TOML (``.toml``) or an env-file."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ is overridden; this abstract hook is unused
+
+    def __call__(self) -> dict[str, Any]:
+        path_text = os.environ.get(_CONFIG_VAR)
+        if not path_text:
+            return {}
+        path = Path(path_text)
+        try:
+            raw = path.read_bytes()
+        except OSError as err:
+            raise ConfigError(f"{_CONFIG_VAR}: cannot read {path}: {err.strerror}") from err
+        values = _parse_toml(raw, path) if path.suffix == ".toml" else _parse_env_file(raw, path)
+        unknown = sorted(set(values) - set(Settings.model_fields))
+        if unknown:
+            names = ", ".join(unknown)
+            raise ConfigError(f"{_CONFIG_VAR}: unknown settings in {path}: {names}")
+        return values
+
+
+def _parse_toml(raw: bytes, path: Path) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"{_CONFIG_VAR}: {path} is not valid UTF-8 TOML: {err}") from err
+    # Settings may sit at the top level or under a [jwtgate] table.
+    table = document.get("jwtgate", document)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{_CONFIG_VAR}: [jwtgate] in {path} must be a table")
+    return {_field_name(key): value for key, value in table.items()}
+
+
+def _parse_env_file(raw: bytes, path: Path) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{_CONFIG_VAR}: {path} is not UTF-8") from err
+    values: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep:
+            raise ConfigError(f"{_CONFIG_VAR}: {path} line {number}: expected NAME=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[_field_name(key.strip())] = value
+    return values
+
+
+def _field_name(key: str) -> str:
+    key = key.lower()
+    return key.removeprefix(ENV_PREFIX.lower())
+
+
+def _env_name(field: object) -> str:
+    return f"{ENV_PREFIX}{str(field).upper()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from ``overrides`` (``None`` ignored), the environment and the file.
+
+    Raises :class:`ConfigError` with one line per problem, naming ``JWTGATE_*`` variables only.
+    """
+    explicit = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**explicit)
+    except ValidationError as err:
+        lines = []
+        for problem in err.errors(include_input=False, include_url=False):
+            location = problem["loc"]
+            name = _env_name(location[0]) if location else "settings"
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            lines.append(f"{name}: {message}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_findings(settings: Settings) -> list[str]:
+    """Valid but risky choices, one sentence each; an empty list means nothing to report."""
+    findings: list[str] = []
+    exposed = not _is_loopback(settings.host)
+    if exposed and not settings.tls and not settings.trusted_proxy:
+        findings.append(
+            f"JWTGATE_HOST={settings.host} serves plain HTTP beyond loopback: tokens and passwords "
+            "cross the network in clear; set tls_cert/tls_key or run behind a trusted TLS proxy"
+        )
+    issuer_host = urlsplit(settings.issuer_url).hostname or ""
+    if settings.issuer_url.startswith("http://") and not _is_loopback(issuer_host):
+        findings.append("JWTGATE_ISSUER is a plain http URL on a non-loopback host; use https")
+    if issuer_host in ("0.0.0.0", "::"):  # noqa: S104 - detecting, not binding
+        findings.append("JWTGATE_ISSUER defaults to a wildcard address; set it to the public URL")
+    if settings.signing_alg == "HS256":
+        findings.append(
+            "JWTGATE_SIGNING_ALG=HS256 means every verifier must hold the signing secret; "
+            "prefer RS256/ES256/EdDSA so APIs verify with the public JWKS"
+        )
+    if settings.registration == "open":
+        findings.append("JWTGATE_REGISTRATION=open lets anyone create an account")
+    for origin in settings.cors_origins:
+        host = urlsplit(origin).hostname or ""
+        if origin.startswith("http://") and not _is_loopback(host):
+            findings.append(f"JWTGATE_CORS_ORIGINS allows the plain-http origin {origin}")
+    if settings.leeway > 120:
+        findings.append(f"JWTGATE_LEEWAY={settings.leeway}s accepts expired tokens for long")
+    findings.extend(_data_dir_findings(settings.data_dir))
+    return findings
+
+
+def _data_dir_findings(data_dir: Path) -> list[str]:
+    findings: list[str] = []
+    for path in (data_dir, data_dir / "keys"):
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            findings.append(f"{path} is accessible to group/other (mode {stat.filemode(mode)})")
+    return findings
