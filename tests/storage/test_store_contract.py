@@ -107,8 +107,8 @@ async def test_session_and_token_lookup(store: Store) -> None:
     assert sess == session()
     assert await store.get_session("s1") == session()
     assert await store.find_refresh_token(d("zz")) is None
-    assert await store.newest_refresh_token("s1") == token("as1")
-    assert await store.newest_refresh_token("nope") is None
+    assert await store.current_refresh_token("s1") == token("as1")
+    assert await store.current_refresh_token("nope") is None
 
 
 async def test_list_sessions_filters_and_orders(store: Store) -> None:
@@ -135,7 +135,7 @@ async def test_rotation_marks_parent_and_inserts_child(store: Store) -> None:
     assert child_found is not None
     assert child_found[0] == child
     assert (child_found[1].last_used_at, child_found[1].idle_expires_at) == (T0 + 10, T0 + 110)
-    assert await store.newest_refresh_token("s1") == child
+    assert await store.current_refresh_token("s1") == child
 
 
 async def test_a_used_token_rotates_only_once(store: Store) -> None:

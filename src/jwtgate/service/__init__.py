@@ -1,1 +1,30 @@
-"""Use cases of the auth server: login, refresh rotation, revocation, sessions, keys, clients."""
+"""Use cases of the auth server: login, refresh rotation, revocation, sessions, keys, clients.
+
+The storage ports are in :mod:`jwtgate.service.ports`; adapters in :mod:`jwtgate.storage`.
+"""
+
+from jwtgate.service.auth import AuthService
+from jwtgate.service.keyring import FileKeyStore, KeyInfo, KeyRing, MemoryKeyStore
+from jwtgate.service.passwords import Argon2Hasher, PasswordHasher
+from jwtgate.service.policy import ServicePolicy
+from jwtgate.service.ratelimit import MemoryRateLimiter, RateLimiter
+from jwtgate.service.types import ClientInfo, SessionInfo, TokenPair, UserInfo
+from jwtgate.service.validation import InvalidRequest
+
+__all__ = [
+    "Argon2Hasher",
+    "AuthService",
+    "ClientInfo",
+    "FileKeyStore",
+    "InvalidRequest",
+    "KeyInfo",
+    "KeyRing",
+    "MemoryKeyStore",
+    "MemoryRateLimiter",
+    "PasswordHasher",
+    "RateLimiter",
+    "ServicePolicy",
+    "SessionInfo",
+    "TokenPair",
+    "UserInfo",
+]

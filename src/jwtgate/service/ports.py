@@ -64,8 +64,8 @@ class SessionStore(Protocol):
     async def find_refresh_token(self, digest: str) -> tuple[RefreshTokenRecord, SessionRecord] | None:
         """The token with this digest and its session."""
 
-    async def newest_refresh_token(self, session_id: str) -> RefreshTokenRecord | None:
-        """The most recently created refresh token of the session."""
+    async def current_refresh_token(self, session_id: str) -> RefreshTokenRecord | None:
+        """The session's unused refresh token (rotation keeps at most one), newest first if several."""
 
     async def rotate_refresh_token(
         self, parent_digest: str, child: RefreshTokenRecord, now: float, idle_expires_at: float

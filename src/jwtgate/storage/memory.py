@@ -161,12 +161,15 @@ class MemoryStore:
             return None
         return token, self._sessions[token.session_id]
 
-    async def newest_refresh_token(self, session_id: str) -> RefreshTokenRecord | None:
+    async def current_refresh_token(self, session_id: str) -> RefreshTokenRecord | None:
         self._check_open()
-        digests = self._tokens_by_session.get(session_id)
-        if not digests:
-            return None
-        return max((self._tokens[d] for d in digests), key=lambda t: t.created_at)
+        unused = [
+            self._tokens[d]
+            for d in self._tokens_by_session.get(session_id, [])
+            if self._tokens[d].used_at is None
+        ]
+        # insertion order breaks ties between equal timestamps
+        return max(reversed(unused), key=lambda t: t.created_at, default=None)
 
     async def rotate_refresh_token(
         self, parent_digest: str, child: RefreshTokenRecord, now: float, idle_expires_at: float

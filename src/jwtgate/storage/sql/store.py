@@ -233,11 +233,11 @@ class SqlStore:
         session = SessionRecord(**{c.name: m[c] for c in s.c})
         return token, session
 
-    async def newest_refresh_token(self, session_id: str) -> RefreshTokenRecord | None:
+    async def current_refresh_token(self, session_id: str) -> RefreshTokenRecord | None:
         rt = t.refresh_tokens
         query = (
             sa.select(rt)
-            .where(rt.c.session_id == session_id)
+            .where(rt.c.session_id == session_id, rt.c.used_at.is_(None))
             .order_by(rt.c.created_at.desc(), rt.c.digest.desc())
             .limit(1)
         )

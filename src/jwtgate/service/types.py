@@ -1,0 +1,88 @@
+"""What the service returns to its callers (server, CLI). None of these carries a hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jwtgate.service.records import ClientRecord, SessionRecord, UserRecord
+
+__all__ = ["ClientInfo", "SessionInfo", "TokenPair", "UserInfo"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """A login or refresh result. The tokens are secrets: ``repr`` leaves them out."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_in: int
+    session_id: str
+    scope: str | None
+    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 scheme name
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    id: str
+    username: str
+    disabled: bool
+    roles: tuple[str, ...]
+    scopes: tuple[str, ...]
+    created_at: float
+
+    @classmethod
+    def of(cls, user: UserRecord) -> UserInfo:
+        return cls(user.id, user.username, user.disabled, user.roles, user.scopes, user.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id: str
+    user_id: str
+    created_at: float
+    last_used_at: float
+    idle_expires_at: float
+    expires_at: float
+    user_agent: str | None
+    ip: str | None
+    revoked_at: float | None
+    scope: str | None = None
+
+    @classmethod
+    def of(cls, s: SessionRecord) -> SessionInfo:
+        return cls(
+            s.id,
+            s.user_id,
+            s.created_at,
+            s.last_used_at,
+            s.idle_expires_at,
+            s.expires_at,
+            s.user_agent,
+            s.ip,
+            s.revoked_at,
+            s.scope,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    id: str
+    name: str
+    created_at: float
+
+    @classmethod
+    def of(cls, client: ClientRecord) -> ClientInfo:
+        return cls(client.id, client.name, client.created_at)
+
+
+def audit_dict(event: Any) -> dict[str, Any]:
+    """An :class:`~jwtgate.service.records.AuditEvent` as a JSON-ready dict."""
+    return {
+        "id": event.id,
+        "at": event.at,
+        "kind": event.kind,
+        "user_id": event.user_id,
+        "session_id": event.session_id,
+        "detail": dict(event.detail),
+    }

@@ -1,0 +1,74 @@
+"""Checks on caller input before it reaches the store: types, sizes, character sets."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from jwtgate.errors import AuthError
+from jwtgate.service.passwords import MAX_PASSWORD_LENGTH
+
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "InvalidRequest",
+    "check_new_password",
+    "clean_text",
+    "normalize_username",
+    "parse_scope",
+]
+
+MIN_PASSWORD_LENGTH = 8
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,63}")
+# RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
+_MAX_SCOPES = 64
+
+
+class InvalidRequest(AuthError):
+    """The input is malformed (wrong type, too long, bad characters). Nothing was changed."""
+
+    code = "invalid_request"
+    oauth_error = "invalid_request"
+    description = "the request is invalid"
+
+
+def normalize_username(value: object) -> str:
+    """Lower-case username of 1-64 characters from ``a-z 0-9 . _ @ + -``; InvalidRequest otherwise."""
+    if not isinstance(value, str) or len(value) > 64:
+        raise InvalidRequest("a username is 1-64 characters")
+    name = value.strip().lower()
+    if _USERNAME.fullmatch(name) is None:
+        raise InvalidRequest("a username is 1-64 characters from a-z, 0-9, '.', '_', '@', '+', '-'")
+    return name
+
+
+def check_new_password(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidRequest("a password must be a string")
+    if not MIN_PASSWORD_LENGTH <= len(value) <= MAX_PASSWORD_LENGTH:
+        raise InvalidRequest(f"a password is {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long")
+    if "\x00" in value:
+        raise InvalidRequest("a password cannot contain NUL characters")
+    return value
+
+
+def parse_scope(value: object) -> tuple[str, ...]:
+    """Split a space-separated scope string into unique scope tokens (in order)."""
+    if isinstance(value, (list, tuple)):
+        parts = list(value)
+    elif isinstance(value, str) and len(value) <= 4096:
+        parts = value.split(" ")
+    else:
+        raise InvalidRequest("scope must be a space-separated string")
+    tokens = [p for p in parts if p != ""]
+    if len(tokens) > _MAX_SCOPES or not all(isinstance(t, str) and _SCOPE_TOKEN.fullmatch(t) for t in tokens):
+        raise InvalidRequest("invalid scope")
+    return tuple(dict.fromkeys(tokens))
+
+
+def clean_text(value: object, limit: int) -> str | None:
+    """Free text we only record (user agent, IP): control characters removed, cut to ``limit``."""
+    if not isinstance(value, str):
+        return None
+    cleaned = "".join(ch for ch in value[: limit * 2] if unicodedata.category(ch)[0] != "C")
+    return cleaned[:limit] or None
