@@ -3,6 +3,7 @@ once per session), a frozen clock, and helpers to reach the vector files."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,10 @@ class FrozenClock:
         self.now += seconds
 
 
+@functools.cache
 def signer_for(key: Any) -> Signer:
-    """An independent signer holding the same private material as a jwtgate key."""
+    """An independent signer holding the same private material as a jwtgate key (cached: loading an
+    RSA private key from PEM is slow)."""
     if key.alg.startswith("HS"):
         return hmac_signer(b64d(key.to_jwk(private=True)["k"]), key.alg[2:])
     return private_key_signer(key.alg, key.to_pem(private=True))
