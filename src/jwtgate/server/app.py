@@ -1,0 +1,102 @@
+"""The auth server application factory."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from jwtgate.server.metrics import MetricsMiddleware
+from jwtgate.server.middleware import (
+    BodySizeLimitMiddleware,
+    ErrorBoundaryMiddleware,
+    SecurityHeadersMiddleware,
+)
+from jwtgate.server.problems import install_error_handlers
+from jwtgate.server.routes_account import build_account_router
+from jwtgate.server.routes_meta import build_meta_router
+from jwtgate.server.routes_oauth import build_oauth_router
+from jwtgate.server.runtime import open_service
+from jwtgate.settings import Settings
+
+if TYPE_CHECKING:
+    from jwtgate.service import AuthService
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = (
+    "jwtgate auth server: log in for a short-lived signed JWT access token and a rotating refresh "
+    "token; verify tokens anywhere with the public JWKS. Use **Authorize** with a username and "
+    "password to try the protected routes."
+)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    service: AuthService | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """Build the app. Without ``service`` the lifespan opens one from ``settings`` (creating the
+    data folder, migrating the database, generating keys on first start) and closes it at shutdown;
+    an injected ``service`` is used as is and left open (its owner closes it).
+    """
+    from jwtgate.server.state import AppState
+
+    state = AppState(settings=settings, clock=clock, service=service)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service is not None:
+            yield
+            return
+        async with open_service(settings, clock) as opened:
+            state.service = opened
+            try:
+                yield
+            finally:
+                state.service = None
+
+    app = FastAPI(
+        title="jwtgate",
+        summary="JWT auth server",
+        description=_DESCRIPTION,
+        version=_version(),
+        lifespan=lifespan,
+        swagger_ui_init_oauth={"usePkceWithAuthorizationCodeGrant": False},
+    )
+    app.state.jwtgate = state
+    install_error_handlers(app)
+    app.include_router(build_account_router(registration_open=settings.registration == "open"))
+    app.include_router(build_oauth_router())
+    app.include_router(build_meta_router())
+
+    # Added innermost first: the request passes ErrorBoundary -> SecurityHeaders -> Metrics ->
+    # CORS -> BodySizeLimit -> the router.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_size=settings.max_body_size)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ErrorBoundaryMiddleware)
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jwtgate")
+    except PackageNotFoundError:
+        return "0.0.0+source"

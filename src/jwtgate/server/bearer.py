@@ -1,0 +1,76 @@
+"""RFC 6750 bearer authentication of API requests (Authorization header only).
+
+The dependency :func:`current_claims` also declares the OAuth2 password flow in OpenAPI (token URL
+``/oauth/token``) so the "Authorize" button of ``/docs`` works.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from jwtgate.server.problems import ApiError, bearer_challenge
+from jwtgate.server.state import service_of
+
+__all__ = ["Claims", "bearer_token", "current_claims", "openapi_bearer"]
+
+# Declares the security scheme for OpenAPI only; parsing is ours (stricter: one header, one token).
+openapi_bearer = OAuth2PasswordBearer(tokenUrl="/oauth/token", auto_error=False)
+
+_B64TOKEN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+
+
+def bearer_token(request: Request) -> str:
+    """The token of the single ``Authorization: Bearer`` header, or an RFC 6750 error."""
+    values = request.headers.getlist("authorization")
+    if not values:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "authentication required",
+            headers={"WWW-Authenticate": bearer_challenge()},
+        )
+    if len(values) > 1:
+        description = "more than one Authorization header"
+        raise ApiError(
+            400,
+            "invalid_request",
+            description,
+            headers={"WWW-Authenticate": bearer_challenge("invalid_request", description)},
+        )
+    scheme, _, token = values[0].strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise ApiError(
+            401,
+            "unauthorized",
+            "bearer authentication required",
+            headers={"WWW-Authenticate": bearer_challenge()},
+        )
+    token = token.strip()
+    if not token or not set(token) <= _B64TOKEN:
+        description = "the token is malformed"
+        raise ApiError(
+            401,
+            "invalid_token",
+            description,
+            headers={"WWW-Authenticate": bearer_challenge("invalid_token", description)},
+        )
+    return token
+
+
+async def current_claims(
+    request: Request, _declared: Annotated[str | None, Depends(openapi_bearer)]
+) -> dict[str, Any]:
+    """Verified claims of the request's access token (signature, claims, denylist).
+
+    A :class:`~jwtgate.errors.TokenError` from the service propagates to the error handlers, which
+    log its precise code and answer 401 ``invalid_token`` with the RFC 6750 challenge.
+    """
+    token = bearer_token(request)
+    claims: dict[str, Any] = await service_of(request).authenticate(token)
+    return claims
+
+
+Claims = Annotated[dict[str, Any], Depends(current_claims)]

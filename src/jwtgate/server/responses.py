@@ -1,0 +1,42 @@
+"""Response helpers shared by the route modules."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from starlette.responses import JSONResponse
+
+if TYPE_CHECKING:
+    from jwtgate.service import TokenPair
+
+__all__ = ["NO_STORE", "client_context", "json_no_store", "token_response"]
+
+# RFC 6749 section 5.1: token responses must not be cached.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_MAX_USER_AGENT = 256
+
+
+def json_no_store(body: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, headers=NO_STORE)
+
+
+def token_response(pair: TokenPair) -> JSONResponse:
+    body: dict[str, Any] = {
+        "access_token": pair.access_token,
+        "token_type": "Bearer",
+        "expires_in": int(pair.expires_in),
+        "refresh_token": pair.refresh_token,
+    }
+    if pair.scope:
+        body["scope"] = pair.scope
+    return json_no_store(body)
+
+
+def client_context(request: Request) -> dict[str, str | None]:
+    """``user_agent`` and ``ip`` for session records (ip already proxy-resolved by uvicorn)."""
+    agent = request.headers.get("user-agent")
+    return {
+        "user_agent": agent[:_MAX_USER_AGENT] if agent else None,
+        "ip": request.client.host if request.client else None,
+    }

@@ -1,0 +1,162 @@
+"""The JSON API of end users: login, refresh, logout, me, sessions, password, registration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from jwtgate import errors
+from jwtgate.server.bearer import Claims
+from jwtgate.server.bodies import json_body_openapi, read_json
+from jwtgate.server.problems import ApiError
+from jwtgate.server.responses import client_context, json_no_store, token_response
+from jwtgate.server.schemas import (
+    LoginRequest,
+    PasswordChangeRequest,
+    RefreshRequest,
+    RegisterRequest,
+    SessionView,
+    UserView,
+)
+from jwtgate.server.state import app_state, service_of
+
+__all__ = ["build_account_router"]
+
+logger = logging.getLogger("jwtgate.server")
+
+
+def _user_view(user: Any) -> dict[str, Any]:
+    return UserView(
+        id=user.id,
+        username=user.username,
+        roles=list(user.roles),
+        scopes=list(user.scopes),
+        created_at=user.created_at,
+    ).model_dump()
+
+
+def build_account_router(*, registration_open: bool) -> APIRouter:
+    """Routes under ``/api``; ``POST /api/register`` exists only when registration is open."""
+    router = APIRouter(prefix="/api", tags=["account"])
+
+    @router.post(
+        "/login",
+        summary="Log in with username and password; returns an access and a refresh token",
+        openapi_extra=json_body_openapi(LoginRequest),
+    )
+    async def login(request: Request) -> Response:
+        body = await read_json(request, LoginRequest)
+        metrics = app_state(request).metrics
+        try:
+            pair = await service_of(request).login(body.username, body.password, **client_context(request))
+        except errors.JwtgateError as exc:
+            metrics.auth_events.labels("login", exc.code).inc()
+            raise
+        metrics.auth_events.labels("login", "ok").inc()
+        return token_response(pair)
+
+    @router.post(
+        "/token/refresh",
+        summary="Exchange a refresh token for a new pair (the old one is spent)",
+        openapi_extra=json_body_openapi(RefreshRequest),
+    )
+    async def refresh(request: Request) -> Response:
+        body = await read_json(request, RefreshRequest)
+        metrics = app_state(request).metrics
+        try:
+            pair = await service_of(request).refresh(body.refresh_token, **client_context(request))
+        except errors.JwtgateError as exc:
+            metrics.auth_events.labels("refresh", exc.code).inc()
+            raise
+        metrics.auth_events.labels("refresh", "ok").inc()
+        return token_response(pair)
+
+    @router.post("/logout", status_code=204, summary="End this session")
+    async def logout(request: Request, claims: Claims) -> Response:
+        await service_of(request).logout(_session_id(claims))
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+    @router.post("/logout/all", summary="End every session of this user")
+    async def logout_all(request: Request, claims: Claims) -> Response:
+        count = await service_of(request).logout_all(claims["sub"])
+        return json_no_store({"revoked_sessions": count})
+
+    @router.get("/me", summary="The logged-in user")
+    async def me(request: Request, claims: Claims) -> Response:
+        user = await service_of(request).get_user(claims["sub"])
+        return json_no_store(_user_view(user))
+
+    @router.get("/protected", summary="A demo protected route: returns the token's claims")
+    async def protected(claims: Claims) -> Response:
+        return json_no_store({"message": "This is a protected route!", "user": claims})
+
+    @router.get("/sessions", summary="Active sessions of this user")
+    async def sessions(request: Request, claims: Claims) -> Response:
+        current = claims.get("sid")
+        found = await service_of(request).list_sessions(claims["sub"])
+        views = [
+            SessionView(
+                id=item.id,
+                created_at=item.created_at,
+                last_used_at=item.last_used_at,
+                idle_expires_at=item.idle_expires_at,
+                expires_at=item.expires_at,
+                user_agent=item.user_agent,
+                ip=item.ip,
+                current=item.id == current,
+            ).model_dump()
+            for item in found
+        ]
+        return json_no_store({"sessions": views})
+
+    @router.delete("/sessions/{sid}", status_code=204, summary="Revoke one of this user's sessions")
+    async def revoke_session(request: Request, sid: str, claims: Claims) -> Response:
+        if len(sid) > 200:
+            raise ApiError(404, "not_found", "not found")
+        await service_of(request).revoke_session(sid, user_id=claims["sub"])
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+    @router.post(
+        "/password",
+        status_code=204,
+        summary="Change the password; every other session is revoked",
+        openapi_extra=json_body_openapi(PasswordChangeRequest),
+    )
+    async def change_password(request: Request, claims: Claims) -> Response:
+        body = await read_json(request, PasswordChangeRequest)
+        try:
+            await service_of(request).change_password(
+                claims["sub"],
+                body.current_password,
+                body.new_password,
+                keep_session_id=_session_id(claims),
+            )
+        except errors.InvalidCredentials:
+            # The caller is authenticated: a wrong current password is a refusal, not a login.
+            raise ApiError(403, "invalid_grant", "the current password is wrong") from None
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+    if registration_open:
+
+        @router.post(
+            "/register",
+            status_code=201,
+            summary="Create an account (JWTGATE_REGISTRATION=open)",
+            openapi_extra=json_body_openapi(RegisterRequest),
+        )
+        async def register(request: Request) -> Response:
+            body = await read_json(request, RegisterRequest)
+            user = await service_of(request).register(body.username, body.password)
+            logger.info("registered a user")
+            return json_no_store(_user_view(user), status_code=201)
+
+    return router
+
+
+def _session_id(claims: dict[str, Any]) -> str:
+    sid = claims.get("sid")
+    if not isinstance(sid, str):
+        raise ApiError(400, "invalid_request", "the token carries no session")
+    return sid

@@ -1,0 +1,100 @@
+"""Discovery and operations: JWKS, RFC 8414 metadata, revocation feed, health, metrics."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import JSONResponse
+
+from jwtgate import errors
+from jwtgate.server.responses import json_no_store
+from jwtgate.server.state import app_state, service_of
+
+__all__ = ["authorization_server_metadata", "build_meta_router"]
+
+logger = logging.getLogger("jwtgate.server")
+
+# The feed's cursor is a non-negative 63-bit integer (database ids).
+_MAX_CURSOR = 2**63 - 1
+
+
+def authorization_server_metadata(issuer: str, *, registration_open: bool) -> dict[str, Any]:
+    """RFC 8414 section 2 metadata; endpoint URLs hang off the issuer URL."""
+    base = issuer.rstrip("/")
+    client_auth = ["client_secret_basic", "client_secret_post"]
+    metadata: dict[str, Any] = {
+        "issuer": issuer,
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        # No authorization endpoint: only the token endpoint's grants are offered.
+        "response_types_supported": [],
+        "grant_types_supported": ["password", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": client_auth,
+        "introspection_endpoint_auth_methods_supported": client_auth,
+        "service_documentation": f"{base}/docs",
+    }
+    if registration_open:
+        metadata["jwtgate_registration_endpoint"] = f"{base}/api/register"
+    return metadata
+
+
+def build_meta_router() -> APIRouter:
+    router = APIRouter(tags=["discovery and operations"])
+
+    @router.get("/.well-known/jwks.json", summary="Public keys (next, active, retired)")
+    async def jwks(request: Request) -> Response:
+        document = service_of(request).jwks()
+        # Short cache: a rotation publishes the next key well before it signs.
+        return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
+
+    @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
+    async def metadata(request: Request) -> Response:
+        settings = app_state(request).settings
+        body = authorization_server_metadata(
+            settings.issuer_url, registration_open=settings.registration == "open"
+        )
+        return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
+
+    @router.get("/api/revocations", summary="Revocation feed for guards: entries after a cursor")
+    async def revocations(
+        request: Request,
+        after: Annotated[int, Query(ge=0, le=_MAX_CURSOR)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    ) -> Response:
+        page = await service_of(request).revocations(after=after, limit=limit)
+        return json_no_store(page)
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> Response:
+        return json_no_store({"status": "ok"})
+
+    @router.get("/readyz", summary="Readiness: the database answers")
+    async def readyz(request: Request) -> Response:
+        state = app_state(request)
+        if state.service is None:
+            body = {"error": "temporarily_unavailable", "error_description": "starting"}
+            return json_no_store(body, status_code=503)
+        try:
+            # A cheap read that goes to the database (the service API has no ping).
+            await state.service.revocations(after=_MAX_CURSOR, limit=1)
+        except errors.StorageError:
+            logger.warning("readiness check failed: storage unavailable")
+            body = {
+                "error": "temporarily_unavailable",
+                "error_description": "the database does not answer",
+            }
+            return json_no_store(body, status_code=503)
+        return json_no_store({"status": "ready"})
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        content = app_state(request).metrics.render()
+        return Response(content, media_type=CONTENT_TYPE_LATEST)
+
+    return router
