@@ -105,7 +105,29 @@ class AuthService:
         maintenance_interval: float | None = 300.0,
     ) -> AuthService:
         """Load (or create) the key ring and the denylist. ``maintenance_interval`` seconds between
-        background purges of expired rows (None: only when :meth:`purge` is called)."""
+        background purges of expired rows (None: only when :meth:`purge` is called).
+
+        The service owns ``store`` from here on: :meth:`close` closes it, and so does a failed open."""
+        try:
+            return await cls._open(
+                store, keys, policy, clock, hasher, account_limiter, ip_limiter, maintenance_interval
+            )
+        except BaseException:
+            await store.close()
+            raise
+
+    @classmethod
+    async def _open(
+        cls,
+        store: Store,
+        keys: KeyStore,
+        policy: ServicePolicy,
+        clock: Clock,
+        hasher: PasswordHasher | None,
+        account_limiter: RateLimiter | None,
+        ip_limiter: RateLimiter | None,
+        maintenance_interval: float | None,
+    ) -> AuthService:
         now = clock()
         ring = await KeyRing.open(keys, signing_alg=policy.signing_alg, retire_delay=policy.deny_ttl, now=now)
         if ring.active_key.alg != policy.signing_alg:

@@ -152,11 +152,15 @@ class FileKeyStore:
         path = self.directory / f"{kid}.jwk"
         try:
             mode = stat.S_IMODE(path.stat().st_mode)
-            if mode & 0o077:
-                raise ConfigError(f"key file {path} is readable by others: chmod 600 it")
-            jwk = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError) as err:
+            text = path.read_text("utf-8")
+        except OSError as err:
             raise ConfigError(f"unreadable key file {path}") from err
+        if mode & 0o077:
+            raise ConfigError(f"key file {path} is readable by others: chmod 600 it")
+        try:
+            jwk = json.loads(text)
+        except ValueError as err:
+            raise ConfigError(f"key file {path} is not JSON") from err
         if not isinstance(jwk, dict):
             raise ConfigError(f"key file {path} is not a JWK object")
         return jwk
