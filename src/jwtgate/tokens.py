@@ -7,6 +7,7 @@ leeway, the required claims and their types. Time comes from an injected clock; 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 import time
@@ -245,7 +246,11 @@ class Verifier:
         self._check_times(claims, current)
         if self._cache_size:
             if len(self._cache) >= self._cache_size:
-                del self._cache[next(iter(self._cache))]  # oldest first: insertion order
+                # Oldest first (insertion order). Threads share a Verifier (WSGI, FastAPI sync routes):
+                # another one may evict the same entry between these steps, which is harmless; a
+                # KeyError here would also have carried the token into the error message.
+                with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                    del self._cache[next(iter(self._cache))]
             self._cache[token] = claims
             return dict(claims)
         return claims
