@@ -460,3 +460,35 @@ def test_verifier_needs_a_keyset(key: Any) -> None:
 
 def test_base_claims_helper_is_a_valid_token(key: Any, clock: FrozenClock) -> None:
     assert make_verifier(key, clock).verify(forge(key)) == base_claims()
+
+
+def test_cache_is_safe_across_threads(key: Any, clock: FrozenClock) -> None:
+    # A Verifier is shared by worker threads (WSGI, FastAPI sync routes). Evicting from a small cache
+    # while other threads do the same once raised KeyError/RuntimeError out of verify(), the KeyError
+    # carrying a token in its message. Tiny switch intervals make the interleaving happen at once.
+    import sys
+    import threading
+
+    verifier = make_verifier(key, clock, cache_size=2)
+    tokens = [forge(key, claims={"jti": f"j{i}"}) for i in range(8)]
+    errors: list[BaseException] = []
+
+    def hammer() -> None:
+        try:
+            for _ in range(600):
+                for token in tokens:
+                    verifier.verify(token)
+        except BaseException as err:  # any escape is the failure under test
+            errors.append(err)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
