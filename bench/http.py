@@ -1,0 +1,331 @@
+"""HTTP benchmark of the guard: req/s of one small JSON endpoint, open vs protected, side by side.
+
+Run from the repository root: ``python -m bench.http`` (or ``python bench/http.py``). Needs ``wrk``
+(``apt-get install -y wrk``) and ``taskset``. Each variant is served by uvicorn (1 worker, uvloop +
+httptools) pinned to core 0 and driven by wrk on 127.0.0.1 pinned to core 1, after a warm-up:
+
+* ``open``: a FastAPI endpoint returning a small JSON object, no authentication;
+* ``protected``: the same app behind :class:`jwtgate.protect.JWTAuthMiddleware`, one repeated token
+  (served from the verified-token cache after the first request);
+* ``per-request token``: the same protected server, wrk cycling through more distinct pre-issued tokens
+  than the cache holds, so every request pays a full RS256 verification;
+* ``tutorial``: the FastAPI-tutorial style endpoint (``OAuth2PasswordBearer`` + ``jwt.decode`` of PyJWT in
+  a ``get_current_user`` dependency, a user lookup and a pydantic ``User`` response model), verifying the
+  same RS256 tokens with the same checks (``iss``, ``aud``, ``exp``; the public key loaded once).
+
+Prints req/s per variant and the ratios protected/open, per-request/open, protected/tutorial. Any non-2xx
+answer makes the run invalid (reported). This is a benchmark, not a test: nothing asserts timings.
+"""
+
+# No ``from __future__ import annotations``: FastAPI must resolve the tutorial app's annotations, which
+# refer to classes defined inside a function.
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder would come first on sys.path and shadow the standard library's
+# ``http`` package (which uvicorn and httpx import): drop it before importing anything else.
+_HERE = str(Path(__file__).resolve().parent)
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(_HERE):
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from typing import Any  # noqa: E402
+
+ISSUER = "http://127.0.0.1:8000"
+AUDIENCE = "jwtgate"
+PATH = "/data"
+SERVER_CORE = "0"
+WRK_CORE = "1"
+
+LUA_CYCLE = """
+local tokens = {}
+for line in io.lines(os.getenv("JWTGATE_BENCH_TOKENS")) do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i % #tokens + 1
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[i]})
+end
+"""
+
+
+# -- the served apps ---------------------------------------------------------------------------------
+
+
+def open_app() -> Any:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get(PATH)
+    async def data() -> dict[str, Any]:
+        return {"message": "hello", "items": [1, 2, 3]}
+
+    return app
+
+
+def protected_app(workdir: Path) -> Any:
+    from jwtgate import KeySet
+    from jwtgate.protect import JWTAuthMiddleware
+
+    keys = KeySet.from_jwks(json.loads((workdir / "jwks.json").read_text()))
+    return JWTAuthMiddleware(open_app(), issuer=ISSUER, audience=AUDIENCE, keys=keys)
+
+
+def tutorial_app(workdir: Path) -> Any:
+    # Shaped after https://fastapi.tiangolo.com/tutorial/security/oauth2-jwt/ (RS256 instead of HS256,
+    # since the tokens are jwtgate's; the key is loaded once, as a careful reader would).
+    from typing import Annotated
+
+    import jwt
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    from fastapi import Depends, FastAPI, HTTPException, status
+    from fastapi.security import OAuth2PasswordBearer
+    from jwt.exceptions import InvalidTokenError
+    from pydantic import BaseModel
+
+    public_key = load_pem_public_key((workdir / "public.pem").read_bytes())
+    oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token")
+
+    class TokenData(BaseModel):
+        username: str | None = None
+
+    class User(BaseModel):
+        username: str
+        disabled: bool | None = None
+
+    users_db = {"alice": {"username": "alice", "disabled": False}}
+
+    async def get_current_user(token: Annotated[str, Depends(oauth2_scheme)]) -> User:
+        credentials_exception = HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="Could not validate credentials",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        try:
+            payload = jwt.decode(token, public_key, algorithms=["RS256"], audience=AUDIENCE, issuer=ISSUER)
+            username = payload.get("sub")
+            if username is None:
+                raise credentials_exception
+            token_data = TokenData(username=username)
+        except InvalidTokenError as err:
+            raise credentials_exception from err
+        user = users_db.get(token_data.username or "")
+        if user is None:
+            raise credentials_exception
+        return User(**user)  # type: ignore[arg-type]
+
+    async def get_current_active_user(
+        current_user: Annotated[User, Depends(get_current_user)],
+    ) -> User:
+        if current_user.disabled:
+            raise HTTPException(status_code=400, detail="Inactive user")
+        return current_user
+
+    app = FastAPI()
+
+    @app.get(PATH)
+    async def data(current_user: Annotated[User, Depends(get_current_active_user)]) -> dict[str, Any]:
+        return {"message": "hello", "items": [1, 2, 3]}
+
+    return app
+
+
+def serve(variant: str, port: int, workdir: Path) -> None:
+    import uvicorn
+
+    apps = {
+        "open": open_app,
+        "protected": lambda: protected_app(workdir),
+        "tutorial": lambda: tutorial_app(workdir),
+    }
+    uvicorn.run(
+        apps[variant](),
+        host="127.0.0.1",
+        port=port,
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+# -- the driver ------------------------------------------------------------------------------------------
+
+
+def _issue_batch(args: tuple[dict[str, Any], int, int]) -> list[str]:
+    from jwtgate import Issuer, key_from_jwk
+
+    jwk, start, count = args
+    issuer = Issuer(key_from_jwk(jwk), issuer=ISSUER, audience=AUDIENCE)
+    return [
+        issuer.issue("alice", ttl=3600, scope="read", session_id=f"s{n}") for n in range(start, start + count)
+    ]
+
+
+def prepare(workdir: Path, distinct_tokens: int) -> tuple[str, Path]:
+    from jwtgate import KeySet, generate_key
+
+    key = generate_key("RS256")
+    (workdir / "jwks.json").write_text(json.dumps(KeySet([key.public_key()]).to_jwks()))
+    (workdir / "public.pem").write_bytes(key.public_key().to_pem(private=False))
+    jwk = key.to_jwk(private=True)
+    half = distinct_tokens // 2
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        batches = pool.map(_issue_batch, [(jwk, 0, half), (jwk, half, distinct_tokens - half)])
+        tokens = [token for batch in batches for token in batch]
+    tokens_file = workdir / "tokens.txt"
+    tokens_file.write_text("\n".join(tokens) + "\n")
+    (workdir / "cycle.lua").write_text(LUA_CYCLE)
+    return tokens[0], tokens_file
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(variant: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [
+        "taskset",
+        "-c",
+        SERVER_CORE,
+        sys.executable,
+        "-m",
+        "bench.http",
+        "serve",
+        variant,
+        str(port),
+        str(workdir),
+    ]
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
+    process = subprocess.Popen(command, cwd=root, env=env)
+    url = f"http://127.0.0.1:{port}{PATH}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # 401 from a protected variant: it is up
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError(f"{variant} server did not start")
+    return process, url
+
+
+def wrk(
+    url: str, seconds: int, connections: int, token: str | None, script: Path | None, env: dict[str, str]
+) -> dict[str, Any]:
+    command = ["taskset", "-c", WRK_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if token is not None:
+        command += ["-H", f"Authorization: Bearer {token}"]
+    if script is not None:
+        command += ["-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True, env=env).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    p99 = re.search(r"99%\s+(\S+)", output)
+    return {
+        "rps": rps,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(0) if errors else "",
+        "p99": p99.group(1) if p99 else "?",
+    }
+
+
+def run(
+    seconds: int, warmup: int, connections: int, distinct_tokens: int, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Run every variant ``rounds`` times, interleaved (other load on the machine hits all alike);
+    keep each variant's median round."""
+    samples: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="jwtgate-bench-") as tmp:
+        workdir = Path(tmp)
+        print(f"issuing {distinct_tokens} RS256 tokens ...", flush=True)
+        token, tokens_file = prepare(workdir, distinct_tokens)
+        env = {**os.environ, "JWTGATE_BENCH_TOKENS": str(tokens_file)}
+        plan = [
+            ("open", "open", None, None),
+            ("protected", "protected", token, None),
+            ("per-request token", "protected", None, workdir / "cycle.lua"),
+            ("tutorial", "tutorial", token, None),
+        ]
+        for round_number in range(1, rounds + 1):
+            for name, variant, bearer, script in plan:
+                process, url = start_server(variant, workdir)
+                try:
+                    wrk(url, warmup, connections, bearer, script, env)
+                    result = wrk(url, seconds, connections, bearer, script, env)
+                finally:
+                    process.terminate()
+                    process.wait(10)
+                samples.setdefault(name, []).append(result)
+                print(
+                    f"round {round_number} {name:>18}: {result['rps']:>9.0f} req/s  p99 {result['p99']}",
+                    flush=True,
+                )
+    return {name: sorted(runs, key=lambda r: r["rps"])[len(runs) // 2] for name, runs in samples.items()}
+
+
+def report(results: dict[str, dict[str, Any]]) -> None:
+    open_rps = results["open"]["rps"]
+    protected = results["protected"]["rps"]
+    ratios = [
+        ("protected / open", protected / open_rps, 0.9),
+        ("per-request token / open", results["per-request token"]["rps"] / open_rps, 0.8),
+        ("protected / tutorial", protected / results["tutorial"]["rps"], 2.5),
+    ]
+    print()
+    for name, result in results.items():
+        print(f"{name:>26}: {result['rps']:9.0f} req/s (median round)")
+    for label, value, target in ratios:
+        verdict = "meets" if value >= target else "BELOW"
+        print(f"{label:>26}: {value:5.2f}x   (target >= {target}x: {verdict})")
+    for name, result in results.items():
+        if result["non_2xx"] or result["socket_errors"]:
+            print(f"INVALID {name}: non-2xx={result['non_2xx']} {result['socket_errors']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    serve_cmd = sub.add_parser("serve", help="(internal) serve one variant")
+    serve_cmd.add_argument("variant", choices=["open", "protected", "tutorial"])
+    serve_cmd.add_argument("port", type=int)
+    serve_cmd.add_argument("workdir", type=Path)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--tokens", type=int, default=8192, help="distinct tokens (> the 4096-entry cache)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is kept")
+    parser.add_argument("--json", action="store_true", help="also print the raw results as JSON")
+    args = parser.parse_args()
+    if args.command == "serve":
+        serve(args.variant, args.port, args.workdir)
+        return
+    results = run(args.seconds, args.warmup, args.connections, args.tokens, args.rounds)
+    report(results)
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
