@@ -151,6 +151,9 @@ class Settings(BaseSettings):
             raise ValueError("access_token_ttl must not exceed refresh_idle_ttl")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
         if self.environment == "production":
             if not self.issuer_url.startswith("https://"):
                 raise ValueError("production needs an https issuer")
