@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from jwtgate import Issuer, generate_key
 from jwtgate.cli import app
+from jwtgate.jose.b64 import b64url_decode, b64url_encode
 from jwtgate.server.runtime import open_service
 from jwtgate.settings import load_settings
 
@@ -157,7 +158,9 @@ def test_token_verify_explains_a_forged_token(runner: CliRunner, data_dir: Path)
     add_user(runner, data_dir)
     token, _ = login(data_dir)
     head, payload, signature = token.split(".")
-    tampered = f"{head}.{payload}.{signature[::-1]}"
+    raw = bytearray(b64url_decode(signature))
+    raw[0] ^= 0x01  # one flipped bit: well-formed, wrong signature
+    tampered = f"{head}.{payload}.{b64url_encode(bytes(raw))}"
     code, out, _ = run(runner, "token", "verify", tampered, data_dir=data_dir)
     assert code == 1
     assert "REJECTED (bad_signature)" in out

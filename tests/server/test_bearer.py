@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from jwtgate import Issuer, generate_key
+from jwtgate.jose.b64 import b64url_decode, b64url_encode
 
 from .conftest import assert_error_shape, bearer, login
 
@@ -65,7 +66,9 @@ async def test_forged_token_is_rejected(client: httpx.AsyncClient, alice: Any) -
 async def test_tampered_token_is_rejected(client: httpx.AsyncClient, alice: Any) -> None:
     token = (await login(client))["access_token"]
     head, payload, signature = token.split(".")
-    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    raw = bytearray(b64url_decode(signature))
+    raw[-1] ^= 0x01
+    flipped = b64url_encode(bytes(raw))
     response = await client.get("/api/protected", headers=bearer(f"{head}.{payload}.{flipped}"))
     assert_error_shape(response, 401, "invalid_token")
 

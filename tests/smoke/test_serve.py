@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -14,6 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 import jwtgate
 from jwtgate.client import JwtgateAuth
@@ -51,9 +56,11 @@ def jwtgate_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedPro
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *extra: str, verify: ssl.SSLContext | bool = True) -> None:
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if "--tls-cert" in extra else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
+        self.verify = verify
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -66,6 +73,7 @@ class Server:
                 str(self.port),
                 "--data-dir",
                 str(data_dir),
+                *extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -89,7 +97,8 @@ class Server:
             if self.process.poll() is not None:
                 raise AssertionError("server exited before it was healthy")
             try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
+                url = f"{self.base_url}/healthz"
+                if httpx.get(url, timeout=1.0, verify=self.verify).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)  # polling for start-up, not waiting for an expiry
@@ -184,3 +193,51 @@ def test_first_run_creates_the_demo_user_once(data_dir: Path, server_factory: li
     server_factory.append(again)
     again.read_banner()
     assert "Created user" not in "".join(again.banner)
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 valid for a day, and its key."""
+    import datetime
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def test_serve_over_tls_sends_hsts(tmp_path: Path, data_dir: Path, server_factory: list[Server]) -> None:
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(cafile=str(cert))
+    server = Server(data_dir, "--tls-cert", str(cert), "--tls-key", str(key), verify=context)
+    server_factory.append(server)
+    server.read_banner()
+    server.wait_healthy()
+    response = httpx.get(
+        f"{server.base_url}/.well-known/oauth-authorization-server", verify=context, timeout=10
+    )
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+    assert response.json()["issuer"] == server.base_url
+    assert server.base_url.startswith("https://")
