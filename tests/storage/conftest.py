@@ -54,9 +54,11 @@ def postgres_url() -> Iterator[str]:
 
 
 async def _empty_tables(store: SqlStore) -> None:
-    async with store._engine.begin() as conn:
+    def work(conn: sa.Connection) -> None:
         for table in reversed(schema.metadata.sorted_tables):
-            await conn.execute(sa.delete(table))
+            conn.execute(sa.delete(table))
+
+    await store._runner.write(work)
 
 
 def _backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -102,9 +102,10 @@ async def test_session_and_token_lookup(store: Store) -> None:
     await with_session(store)
     found = await store.find_refresh_token(d("as1"))
     assert found is not None
-    tok, sess = found
+    tok, sess, owner = found
     assert tok == token("as1")
     assert sess == session()
+    assert owner == user("u1", "user-u1")
     assert await store.get_session("s1") == session()
     assert await store.find_refresh_token(d("zz")) is None
     assert await store.current_refresh_token("s1") == token("as1")

@@ -372,11 +372,8 @@ class AuthService:
         found = await self.store.find_refresh_token(token_digest)
         if found is None:
             raise InvalidGrant
-        token, session = found
-        if not session.is_active(now) or now >= token.expires_at:
-            raise InvalidGrant
-        user = await self.store.get_user(session.user_id)
-        if user is None or user.disabled:
+        token, session, user = found
+        if not session.is_active(now) or now >= token.expires_at or user.disabled:
             raise InvalidGrant
         return token, session, user
 
@@ -612,7 +609,7 @@ class AuthService:
         if opaque.looks_like_refresh_token(token):
             found = await self.store.find_refresh_token(opaque.digest(token))
             if found is not None:
-                session = found[1]
+                session = found.session
                 await self._revoke([session.id], now, "token_revoked", user_id=session.user_id)
             return
         try:

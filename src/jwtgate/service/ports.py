@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from jwtgate.service.records import (
     AuditEvent,
     ClientRecord,
+    RefreshTokenLookup,
     RefreshTokenRecord,
     Revocation,
     RevocationKind,
@@ -61,8 +62,8 @@ class SessionStore(Protocol):
         """Revoke the still-unrevoked sessions among ``session_ids`` and denylist each ``sid`` until
         ``deny_until``, atomically. Returns the new denylist entries (one per session actually revoked)."""
 
-    async def find_refresh_token(self, digest: str) -> tuple[RefreshTokenRecord, SessionRecord] | None:
-        """The token with this digest and its session."""
+    async def find_refresh_token(self, digest: str) -> RefreshTokenLookup | None:
+        """The token with this digest, its session and the session's user."""
 
     async def current_refresh_token(self, session_id: str) -> RefreshTokenRecord | None:
         """The session's unused refresh token (rotation keeps at most one), newest first if several."""

@@ -7,7 +7,7 @@ Records are immutable: a store returns fresh ones and the service never mutates 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 RevocationKind = Literal["sid", "jti"]
 
@@ -88,3 +88,11 @@ class AuditEvent:
     user_id: str | None
     session_id: str | None
     detail: dict[str, Any]
+
+
+class RefreshTokenLookup(NamedTuple):
+    """A refresh token with its session and the session's user (one query on SQL backends)."""
+
+    token: RefreshTokenRecord
+    session: SessionRecord
+    user: UserRecord

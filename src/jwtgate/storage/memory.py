@@ -16,6 +16,7 @@ from jwtgate.errors import Conflict, StorageError
 from jwtgate.service.records import (
     AuditEvent,
     ClientRecord,
+    RefreshTokenLookup,
     RefreshTokenRecord,
     Revocation,
     RevocationKind,
@@ -154,12 +155,13 @@ class MemoryStore:
             entries.append(self._add_revocation("sid", sid, deny_until))
         return entries
 
-    async def find_refresh_token(self, digest: str) -> tuple[RefreshTokenRecord, SessionRecord] | None:
+    async def find_refresh_token(self, digest: str) -> RefreshTokenLookup | None:
         self._check_open()
         token = self._tokens.get(digest)
         if token is None:
             return None
-        return token, self._sessions[token.session_id]
+        session = self._sessions[token.session_id]
+        return RefreshTokenLookup(token, session, self._users[session.user_id])
 
     async def current_refresh_token(self, session_id: str) -> RefreshTokenRecord | None:
         self._check_open()

@@ -1,24 +1,24 @@
-"""The SQL backend (SQLAlchemy 2 async Core): SQLite by default, PostgreSQL for scale-out.
+"""The SQL backend (SQLAlchemy 2 Core, no ORM): SQLite by default, PostgreSQL for scale-out.
 
-Each port method is one transaction. Refresh rotation is one conditional UPDATE (``used_at IS NULL``) whose
-row count decides the winner, followed by the child INSERT in the same transaction: two concurrent refreshes
-of one token cannot both rotate, and a failure rolls both writes back.
+Each port method is one transaction run by a :mod:`runner <jwtgate.storage.sql.runner>`. Refresh rotation
+is one conditional UPDATE (``used_at IS NULL``) whose row count decides the winner, followed by the child
+INSERT in the same transaction: two concurrent refreshes of one token cannot both rotate, and a failure
+rolls both writes back.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from jwtgate.errors import Conflict, JwtgateError, StorageError
+from jwtgate.errors import Conflict, StorageError
 from jwtgate.service.records import (
     AuditEvent,
     ClientRecord,
+    RefreshTokenLookup,
     RefreshTokenRecord,
     Revocation,
     RevocationKind,
@@ -26,9 +26,35 @@ from jwtgate.service.records import (
     UserRecord,
 )
 from jwtgate.storage.sql import schema as t
-from jwtgate.storage.sql.engine import WRITE_OPTION, create_engine
+from jwtgate.storage.sql.runner import Runner, create_runner
 
 __all__ = ["SqlStore"]
+
+
+# The refresh hot path runs these prebuilt statements: building a statement per call costs more than
+# SQLite takes to run it.
+_FIND_TOKEN = (
+    sa.select(t.refresh_tokens, t.sessions, t.users)
+    .join(t.sessions, t.sessions.c.id == t.refresh_tokens.c.session_id)
+    .join(t.users, t.users.c.id == t.sessions.c.user_id)
+    .where(t.refresh_tokens.c.digest == sa.bindparam("b_digest"))
+    .set_label_style(sa.LABEL_STYLE_TABLENAME_PLUS_COL)
+)
+_MARK_USED = (
+    sa.update(t.refresh_tokens)
+    .where(
+        t.refresh_tokens.c.digest == sa.bindparam("b_digest"),
+        t.refresh_tokens.c.used_at.is_(None),
+        t.refresh_tokens.c.session_id == sa.bindparam("b_session_id"),
+    )
+    .values(used_at=sa.bindparam("b_now"))
+)
+_TOUCH_SESSION = (
+    sa.update(t.sessions)
+    .where(t.sessions.c.id == sa.bindparam("b_session_id"), t.sessions.c.revoked_at.is_(None))
+    .values(last_used_at=sa.bindparam("b_now"), idle_expires_at=sa.bindparam("b_idle"))
+)
+_INSERT_TOKEN = sa.insert(t.refresh_tokens)
 
 
 class _Abort(Exception):
@@ -36,96 +62,80 @@ class _Abort(Exception):
 
 
 class SqlStore:
-    """Implements :class:`jwtgate.service.ports.Store` over an async SQLAlchemy engine."""
+    """Implements :class:`jwtgate.service.ports.Store` with SQLAlchemy Core."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
 
     @classmethod
     def from_url(cls, url: str) -> SqlStore:
-        return cls(create_engine(url))
+        return cls(create_runner(url))
 
     @property
     def dialect(self) -> str:
-        return self._engine.dialect.name
+        return self._runner.dialect
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engine.connect() as conn:
-                yield conn
-        except JwtgateError:
-            raise
-        except (sa.exc.SQLAlchemyError, OSError) as err:
-            raise StorageError() from err
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction: committed when the block ends normally, rolled back on any exception."""
-        try:
-            async with self._writer.begin() as conn:
-                yield conn
-        except JwtgateError:
-            raise
-        except sa.exc.IntegrityError as err:
-            raise StorageError("a uniqueness or reference constraint failed") from err
-        except (sa.exc.SQLAlchemyError, OSError) as err:
-            raise StorageError() from err
+    async def run_read(self, work: Any) -> Any:
+        """Run ``work(connection)`` (sync) on this store's database; for tests and tools."""
+        return await self._runner.read(work)
 
     # lifecycle
     async def migrate(self) -> None:
         from jwtgate.migrations import upgrade
 
-        async with self._write() as conn:
-            await conn.run_sync(upgrade)
+        await self._runner.write(upgrade)
 
     async def close(self) -> None:
-        await self._engine.dispose()
+        await self._runner.close()
 
     async def purge(self, now: float, *, audit_before: float) -> dict[str, int]:
-        s = t.sessions
-        dead = sa.or_(s.c.revoked_at.is_not(None), s.c.expires_at <= now, s.c.idle_expires_at <= now)
-        async with self._write() as conn:
-            revs = await conn.execute(sa.delete(t.revocations).where(t.revocations.c.expires_at <= now))
+        def work(conn: sa.Connection) -> dict[str, int]:
+            s = t.sessions
+            dead = sa.or_(s.c.revoked_at.is_not(None), s.c.expires_at <= now, s.c.idle_expires_at <= now)
+            revs = conn.execute(sa.delete(t.revocations).where(t.revocations.c.expires_at <= now))
             # Explicit child delete: foreign-key cascades may be off on a database opened elsewhere.
-            tokens = await conn.execute(
+            tokens = conn.execute(
                 sa.delete(t.refresh_tokens).where(
                     t.refresh_tokens.c.session_id.in_(sa.select(s.c.id).where(dead))
                 )
             )
-            sessions = await conn.execute(sa.delete(s).where(dead))
-            audit = await conn.execute(sa.delete(t.audit_events).where(t.audit_events.c.at < audit_before))
-        return {
-            "revocations": revs.rowcount,
-            "sessions": sessions.rowcount,
-            "refresh_tokens": tokens.rowcount,
-            "audit_events": audit.rowcount,
-        }
+            sessions = conn.execute(sa.delete(s).where(dead))
+            audit = conn.execute(sa.delete(t.audit_events).where(t.audit_events.c.at < audit_before))
+            return {
+                "revocations": revs.rowcount,
+                "sessions": sessions.rowcount,
+                "refresh_tokens": tokens.rowcount,
+                "audit_events": audit.rowcount,
+            }
+
+        return await self._runner.write(work)
 
     # users
     async def create_user(self, user: UserRecord) -> None:
+        def work(conn: sa.Connection) -> None:
+            u = t.users
+            taken = conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(u)
+                .where(sa.or_(u.c.id == user.id, u.c.username == user.username))
+            )
+            if taken:
+                raise Conflict("a user with this name already exists")
+            conn.execute(
+                sa.insert(u).values(
+                    id=user.id,
+                    username=user.username,
+                    password_hash=user.password_hash,
+                    disabled=user.disabled,
+                    roles=json.dumps(list(user.roles)),
+                    scopes=json.dumps(list(user.scopes)),
+                    created_at=user.created_at,
+                    password_changed_at=user.password_changed_at,
+                )
+            )
+
         try:
-            async with self._write() as conn:
-                exists = await conn.scalar(
-                    sa.select(sa.func.count())
-                    .select_from(t.users)
-                    .where(sa.or_(t.users.c.id == user.id, t.users.c.username == user.username))
-                )
-                if exists:
-                    raise Conflict("a user with this name already exists")
-                await conn.execute(
-                    sa.insert(t.users).values(
-                        id=user.id,
-                        username=user.username,
-                        password_hash=user.password_hash,
-                        disabled=user.disabled,
-                        roles=json.dumps(list(user.roles)),
-                        scopes=json.dumps(list(user.scopes)),
-                        created_at=user.created_at,
-                        password_changed_at=user.password_changed_at,
-                    )
-                )
+            await self._runner.write(work)
         except StorageError as err:
             # Lost a race with a concurrent insert of the same name.
             if isinstance(err.__cause__, sa.exc.IntegrityError):
@@ -133,52 +143,49 @@ class SqlStore:
             raise
 
     async def get_user(self, user_id: str) -> UserRecord | None:
-        async with self._read() as conn:
-            row = (await conn.execute(sa.select(t.users).where(t.users.c.id == user_id))).first()
-        return None if row is None else _user(row)
+        return await self._runner.read(lambda c: _one_user(c, t.users.c.id == user_id))
 
     async def get_user_by_name(self, username: str) -> UserRecord | None:
-        async with self._read() as conn:
-            query = sa.select(t.users).where(t.users.c.username == username)
-            row = (await conn.execute(query)).first()
-        return None if row is None else _user(row)
+        return await self._runner.read(lambda c: _one_user(c, t.users.c.username == username))
 
     async def list_users(self) -> list[UserRecord]:
-        async with self._read() as conn:
-            rows = await conn.execute(sa.select(t.users).order_by(t.users.c.username))
-            return [_user(r) for r in rows]
+        def work(conn: sa.Connection) -> list[UserRecord]:
+            return [_user(r) for r in conn.execute(sa.select(t.users).order_by(t.users.c.username))]
+
+        return await self._runner.read(work)
 
     async def count_users(self) -> int:
-        async with self._read() as conn:
-            return int(await conn.scalar(sa.select(sa.func.count()).select_from(t.users)) or 0)
+        def work(conn: sa.Connection) -> int:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(t.users)) or 0)
+
+        return await self._runner.read(work)
 
     async def set_password_hash(self, user_id: str, password_hash: str, now: float) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(
-                sa.update(t.users)
-                .where(t.users.c.id == user_id)
-                .values(password_hash=password_hash, password_changed_at=now)
-            )
-        return result.rowcount == 1
+        query = (
+            sa.update(t.users)
+            .where(t.users.c.id == user_id)
+            .values(password_hash=password_hash, password_changed_at=now)
+        )
+        return await self._runner.write(lambda c: c.execute(query).rowcount == 1)
 
     async def set_disabled(self, user_id: str, disabled: bool) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(
-                sa.update(t.users).where(t.users.c.id == user_id).values(disabled=disabled)
-            )
-        return result.rowcount == 1
+        query = sa.update(t.users).where(t.users.c.id == user_id).values(disabled=disabled)
+        return await self._runner.write(lambda c: c.execute(query).rowcount == 1)
 
     # sessions and refresh tokens
     async def create_session(self, session: SessionRecord, token: RefreshTokenRecord) -> None:
-        async with self._write() as conn:
-            await conn.execute(sa.insert(t.sessions).values(**_session_values(session)))
-            await conn.execute(sa.insert(t.refresh_tokens).values(**_token_values(token)))
+        def work(conn: sa.Connection) -> None:
+            conn.execute(sa.insert(t.sessions).values(**_values(t.sessions, session)))
+            conn.execute(sa.insert(t.refresh_tokens).values(**_values(t.refresh_tokens, token)))
+
+        await self._runner.write(work)
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        async with self._read() as conn:
-            query = sa.select(t.sessions).where(t.sessions.c.id == session_id)
-            row = (await conn.execute(query)).first()
-        return None if row is None else _session(row)
+        def work(conn: sa.Connection) -> SessionRecord | None:
+            row = conn.execute(sa.select(t.sessions).where(t.sessions.c.id == session_id)).first()
+            return None if row is None else SessionRecord(**row._asdict())
+
+        return await self._runner.read(work)
 
     async def list_sessions(
         self, *, user_id: str | None = None, active_at: float | None = None
@@ -191,47 +198,39 @@ class SqlStore:
             query = query.where(
                 s.c.revoked_at.is_(None), s.c.expires_at > active_at, s.c.idle_expires_at > active_at
             )
-        async with self._read() as conn:
-            return [_session(r) for r in await conn.execute(query)]
+        return await self._runner.read(lambda c: [SessionRecord(**r._asdict()) for r in c.execute(query)])
 
     async def revoke_sessions(
         self, session_ids: Sequence[str], now: float, deny_until: float
     ) -> list[Revocation]:
-        entries: list[Revocation] = []
-        async with self._write() as conn:
+        def work(conn: sa.Connection) -> list[Revocation]:
+            entries: list[Revocation] = []
             for sid in dict.fromkeys(session_ids):
-                result = await conn.execute(
+                result = conn.execute(
                     sa.update(t.sessions)
                     .where(t.sessions.c.id == sid, t.sessions.c.revoked_at.is_(None))
                     .values(revoked_at=now)
                 )
                 if result.rowcount == 1:
-                    entries.append(await _add_revocation(conn, "sid", sid, deny_until))
-        return entries
+                    entries.append(_add_revocation(conn, "sid", sid, deny_until))
+            return entries
 
-    async def find_refresh_token(self, digest: str) -> tuple[RefreshTokenRecord, SessionRecord] | None:
-        rt, s = t.refresh_tokens, t.sessions
-        query = (
-            sa.select(rt, s)
-            .join(s, s.c.id == rt.c.session_id)
-            .where(rt.c.digest == digest)
-            .set_label_style(sa.LABEL_STYLE_TABLENAME_PLUS_COL)
-        )
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        m = row._mapping
-        token = RefreshTokenRecord(
-            digest=m[rt.c.digest],
-            session_id=m[rt.c.session_id],
-            parent_digest=m[rt.c.parent_digest],
-            created_at=m[rt.c.created_at],
-            expires_at=m[rt.c.expires_at],
-            used_at=m[rt.c.used_at],
-        )
-        session = SessionRecord(**{c.name: m[c] for c in s.c})
-        return token, session
+        return await self._runner.write(work)
+
+    async def find_refresh_token(self, digest: str) -> RefreshTokenLookup | None:
+        def work(conn: sa.Connection) -> RefreshTokenLookup | None:
+            row = conn.execute(_FIND_TOKEN, {"b_digest": digest}).first()
+            if row is None:
+                return None
+            m = row._mapping
+            rt, s, u = t.refresh_tokens, t.sessions, t.users
+            return RefreshTokenLookup(
+                RefreshTokenRecord(**{c.name: m[c] for c in rt.c}),
+                SessionRecord(**{c.name: m[c] for c in s.c}),
+                _user_from(lambda name: m[u.c[name]]),
+            )
+
+        return await self._runner.read(work)
 
     async def current_refresh_token(self, session_id: str) -> RefreshTokenRecord | None:
         rt = t.refresh_tokens
@@ -241,41 +240,36 @@ class SqlStore:
             .order_by(rt.c.created_at.desc(), rt.c.digest.desc())
             .limit(1)
         )
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
-        return None if row is None else RefreshTokenRecord(**row._asdict())
+
+        def work(conn: sa.Connection) -> RefreshTokenRecord | None:
+            row = conn.execute(query).first()
+            return None if row is None else RefreshTokenRecord(**row._asdict())
+
+        return await self._runner.read(work)
 
     async def rotate_refresh_token(
         self, parent_digest: str, child: RefreshTokenRecord, now: float, idle_expires_at: float
     ) -> bool:
-        rt = t.refresh_tokens
+        params = {"b_digest": parent_digest, "b_session_id": child.session_id, "b_now": now}
+
+        def work(conn: sa.Connection) -> bool:
+            if conn.execute(_MARK_USED, params).rowcount != 1:
+                return False  # nothing written
+            if not _insert_token(conn, child, now, idle_expires_at):
+                raise _Abort  # the session was revoked meanwhile: roll the UPDATE back
+            return True
+
         try:
-            async with self._write() as conn:
-                marked = await conn.execute(
-                    sa.update(rt)
-                    .where(
-                        rt.c.digest == parent_digest,
-                        rt.c.used_at.is_(None),
-                        rt.c.session_id == child.session_id,
-                    )
-                    .values(used_at=now)
-                )
-                if marked.rowcount != 1:
-                    return False  # nothing written: the transaction commits empty
-                if not await _insert_token(conn, child, now, idle_expires_at):
-                    raise _Abort  # the session was revoked: roll the UPDATE above back
+            return await self._runner.write(work)
         except _Abort:
             return False
-        return True
 
     async def add_refresh_token(self, token: RefreshTokenRecord, now: float, idle_expires_at: float) -> bool:
-        async with self._write() as conn:
-            return await _insert_token(conn, token, now, idle_expires_at)
+        return await self._runner.write(lambda c: _insert_token(c, token, now, idle_expires_at))
 
     # revocations
     async def add_revocation(self, kind: RevocationKind, value: str, expires_at: float) -> Revocation:
-        async with self._write() as conn:
-            return await _add_revocation(conn, kind, value, expires_at)
+        return await self._runner.write(lambda c: _add_revocation(c, kind, value, expires_at))
 
     async def revocations(self, *, after: int, limit: int, now: float) -> list[Revocation]:
         r = t.revocations
@@ -285,39 +279,33 @@ class SqlStore:
             .order_by(r.c.cursor)
             .limit(max(limit, 0))
         )
-        async with self._read() as conn:
-            return [_revocation(row) for row in await conn.execute(query)]
+        return await self._runner.read(lambda c: [_revocation(row) for row in c.execute(query)])
 
     # clients
     async def create_client(self, client: ClientRecord) -> None:
-        c = t.clients
-        async with self._write() as conn:
-            exists = await conn.scalar(
+        def work(conn: sa.Connection) -> None:
+            c = t.clients
+            taken = conn.scalar(
                 sa.select(sa.func.count())
                 .select_from(c)
                 .where(sa.or_(c.c.id == client.id, c.c.name == client.name))
             )
-            if exists:
+            if taken:
                 raise Conflict("a client with this id or name already exists")
-            await conn.execute(
-                sa.insert(c).values(
-                    id=client.id,
-                    name=client.name,
-                    secret_hash=client.secret_hash,
-                    created_at=client.created_at,
-                )
-            )
+            conn.execute(sa.insert(c).values(**_values(c, client)))
+
+        await self._runner.write(work)
 
     async def get_client(self, client_id: str) -> ClientRecord | None:
-        async with self._read() as conn:
-            query = sa.select(t.clients).where(t.clients.c.id == client_id)
-            row = (await conn.execute(query)).first()
-        return None if row is None else ClientRecord(**row._asdict())
+        def work(conn: sa.Connection) -> ClientRecord | None:
+            row = conn.execute(sa.select(t.clients).where(t.clients.c.id == client_id)).first()
+            return None if row is None else ClientRecord(**row._asdict())
+
+        return await self._runner.read(work)
 
     async def list_clients(self) -> list[ClientRecord]:
-        async with self._read() as conn:
-            rows = await conn.execute(sa.select(t.clients).order_by(t.clients.c.name))
-            return [ClientRecord(**r._asdict()) for r in rows]
+        query = sa.select(t.clients).order_by(t.clients.c.name)
+        return await self._runner.read(lambda c: [ClientRecord(**r._asdict()) for r in c.execute(query)])
 
     # audit
     async def add_audit_event(
@@ -329,92 +317,79 @@ class SqlStore:
         session_id: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                sa.insert(t.audit_events).values(
-                    at=at,
-                    kind=kind,
-                    user_id=user_id,
-                    session_id=session_id,
-                    detail=json.dumps(detail or {}, sort_keys=True),
-                )
-            )
+        query = sa.insert(t.audit_events).values(
+            at=at,
+            kind=kind,
+            user_id=user_id,
+            session_id=session_id,
+            detail=json.dumps(detail or {}, sort_keys=True),
+        )
+        await self._runner.write(lambda c: c.execute(query))
 
     async def audit_events(self, *, limit: int = 100) -> list[AuditEvent]:
         a = t.audit_events
         query = sa.select(a).order_by(a.c.id.desc()).limit(max(limit, 0))
-        async with self._read() as conn:
-            rows = await conn.execute(query)
+
+        def work(conn: sa.Connection) -> list[AuditEvent]:
             return [
-                AuditEvent(
-                    id=r.id,
-                    at=r.at,
-                    kind=r.kind,
-                    user_id=r.user_id,
-                    session_id=r.session_id,
-                    detail=json.loads(r.detail),
-                )
-                for r in rows
+                AuditEvent(r.id, r.at, r.kind, r.user_id, r.session_id, json.loads(r.detail))
+                for r in conn.execute(query)
             ]
 
+        return await self._runner.read(work)
 
-async def _insert_token(
-    conn: AsyncConnection, token: RefreshTokenRecord, now: float, idle_expires_at: float
-) -> bool:
-    s = t.sessions
-    touched = await conn.execute(
-        sa.update(s)
-        .where(s.c.id == token.session_id, s.c.revoked_at.is_(None))
-        .values(last_used_at=now, idle_expires_at=idle_expires_at)
+
+def _insert_token(conn: sa.Connection, token: RefreshTokenRecord, now: float, idle_expires_at: float) -> bool:
+    touched = conn.execute(
+        _TOUCH_SESSION, {"b_session_id": token.session_id, "b_now": now, "b_idle": idle_expires_at}
     )
     if touched.rowcount != 1:
         return False
-    await conn.execute(sa.insert(t.refresh_tokens).values(**_token_values(token)))
+    conn.execute(_INSERT_TOKEN, _values(t.refresh_tokens, token))
     return True
 
 
-async def _add_revocation(
-    conn: AsyncConnection, kind: RevocationKind, value: str, expires_at: float
-) -> Revocation:
+def _add_revocation(conn: sa.Connection, kind: RevocationKind, value: str, expires_at: float) -> Revocation:
     r = t.revocations
     query = sa.select(r).where(r.c.kind == kind, r.c.value == value).with_for_update()
-    existing = (await conn.execute(query)).first()
+    existing = conn.execute(query).first()
     if existing is not None:
         if existing.expires_at >= expires_at:
             return _revocation(existing)
         # A fresh cursor, so that feed readers past the old one see the longer expiry.
-        await conn.execute(sa.delete(r).where(r.c.cursor == existing.cursor))
-    result = await conn.execute(sa.insert(r).values(kind=kind, value=value, expires_at=expires_at))
+        conn.execute(sa.delete(r).where(r.c.cursor == existing.cursor))
+    result = conn.execute(sa.insert(r).values(kind=kind, value=value, expires_at=expires_at))
     inserted = result.inserted_primary_key
     if inserted is None or inserted[0] is None:
         raise StorageError("the database did not return the new cursor")
     return Revocation(int(inserted[0]), kind, value, expires_at)
 
 
+def _one_user(conn: sa.Connection, condition: sa.ColumnElement[bool]) -> UserRecord | None:
+    row = conn.execute(sa.select(t.users).where(condition)).first()
+    return None if row is None else _user(row)
+
+
 def _user(row: sa.Row[Any]) -> UserRecord:
+    return _user_from(lambda name: getattr(row, name))
+
+
+def _user_from(get: Any) -> UserRecord:
     return UserRecord(
-        id=row.id,
-        username=row.username,
-        password_hash=row.password_hash,
-        disabled=bool(row.disabled),
-        roles=tuple(json.loads(row.roles)),
-        scopes=tuple(json.loads(row.scopes)),
-        created_at=row.created_at,
-        password_changed_at=row.password_changed_at,
+        id=get("id"),
+        username=get("username"),
+        password_hash=get("password_hash"),
+        disabled=bool(get("disabled")),
+        roles=tuple(json.loads(get("roles"))),
+        scopes=tuple(json.loads(get("scopes"))),
+        created_at=get("created_at"),
+        password_changed_at=get("password_changed_at"),
     )
-
-
-def _session(row: sa.Row[Any]) -> SessionRecord:
-    return SessionRecord(**row._asdict())
 
 
 def _revocation(row: sa.Row[Any]) -> Revocation:
     return Revocation(int(row.cursor), row.kind, row.value, row.expires_at)
 
 
-def _session_values(session: SessionRecord) -> dict[str, Any]:
-    return {c.name: getattr(session, c.name) for c in t.sessions.c}
-
-
-def _token_values(token: RefreshTokenRecord) -> dict[str, Any]:
-    return {c.name: getattr(token, c.name) for c in t.refresh_tokens.c}
+def _values(table: sa.Table, record: Any) -> dict[str, Any]:
+    return {c.name: getattr(record, c.name) for c in table.c}

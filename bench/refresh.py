@@ -1,0 +1,76 @@
+"""Refresh rotations per second through AuthService on SQLite (a file in a temporary directory).
+
+Each operation is a full ``service.refresh()``: token lookup, the conditional UPDATE + child INSERT in
+one transaction, and signing a new access token. Sequential, one process, bounded in time.
+
+    PYTHONPATH=src python bench/refresh.py [--seconds 3] [--alg RS256] [--database sqlite|memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from jwtgate.service import Argon2Hasher, AuthService, MemoryKeyStore, ServicePolicy
+from jwtgate.storage import open_store
+
+
+async def run(seconds: float, alg: str, database: str) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = "memory://" if database == "memory" else f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}"
+        store = await open_store(url)
+        await store.migrate()
+        service = await AuthService.open(
+            store=store,
+            keys=MemoryKeyStore(),
+            policy=ServicePolicy(issuer="https://bench.local", signing_alg=alg),
+            hasher=Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),  # login is not measured
+            maintenance_interval=None,
+        )
+        try:
+            await service.add_user("bench", "bench password")
+            pair = await service.login("bench", "bench password")
+            for _ in range(50):  # warm up
+                pair = await service.refresh(pair.refresh_token)
+            done = 0
+            started = time.perf_counter()
+            deadline = started + seconds
+            while time.perf_counter() < deadline:
+                for _ in range(20):
+                    pair = await service.refresh(pair.refresh_token)
+                done += 20
+            elapsed = time.perf_counter() - started
+        finally:
+            await service.close()
+    return {
+        "database": database,
+        "alg": alg,
+        "rotations": done,
+        "seconds": round(elapsed, 3),
+        "ops_per_s": round(done / elapsed),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--alg", default="RS256")
+    parser.add_argument("--database", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.seconds, args.alg, args.database))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"refresh rotations ({result['database']}, {result['alg']}): "
+            f"{result['ops_per_s']} ops/s ({result['rotations']} in {result['seconds']} s)"
+        )
+
+
+if __name__ == "__main__":
+    main()

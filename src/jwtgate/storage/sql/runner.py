@@ -1,0 +1,178 @@
+"""How SQL work reaches the database: one call per port method, whatever the driver.
+
+Queries are written once, as plain functions of a synchronous SQLAlchemy ``Connection``.
+
+- SQLite (:class:`ThreadRunner`): a synchronous pysqlite engine driven from ONE dedicated thread. A port
+  method costs one hop between the event loop and that thread, where aiosqlite would cost several per
+  statement (cursor, execute, fetch, close, begin, commit), which capped refresh rotations near 80/s.
+  SQLite serialises writers anyway, so one thread loses nothing. Other processes wait on busy_timeout.
+- PostgreSQL (:class:`AsyncRunner`): the asyncpg engine; the same functions run through ``run_sync``.
+
+Both wrap driver errors into StorageError; a transaction that raises is rolled back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from jwtgate.errors import ConfigError, JwtgateError, StorageError
+
+__all__ = ["AsyncRunner", "Runner", "ThreadRunner", "create_runner"]
+
+T = TypeVar("T")
+Work = Callable[[sa.Connection], T]
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+class Runner(Protocol):
+    dialect: str
+
+    async def read(self, work: Work[T]) -> T: ...
+
+    async def write(self, work: Work[T]) -> T:
+        """Run ``work`` in one transaction: committed when it returns, rolled back when it raises."""
+
+    async def close(self) -> None: ...
+
+
+def _wrap(err: Exception) -> StorageError:
+    if isinstance(err, sa.exc.IntegrityError):
+        return StorageError("a uniqueness or reference constraint failed")
+    return StorageError()
+
+
+class ThreadRunner:
+    """A sync engine used from a single worker thread (SQLite)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="jwtgate-sqlite"
+        )
+        self._conn: sa.Connection | None = None
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn)
+
+    def _connection(self) -> sa.Connection:
+        # Only ever called on the worker thread: one long-lived connection, no pool round trip.
+        if self._conn is None or self._conn.closed:
+            self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    async def read(self, work: Work[T]) -> T:
+        def unit() -> T:
+            try:
+                return work(self._connection())
+            except JwtgateError:
+                raise
+            except (sa.exc.SQLAlchemyError, OSError) as err:
+                raise _wrap(err) from err
+
+        return await self._run(unit)
+
+    async def write(self, work: Work[T]) -> T:
+        def unit() -> T:
+            try:
+                conn = self._connection()
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+                return result
+            except JwtgateError:
+                raise
+            except (sa.exc.SQLAlchemyError, OSError) as err:
+                raise _wrap(err) from err
+
+        return await self._run(unit)
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._engine.dispose()
+
+        await self._run(shut)
+        self._executor.shutdown(wait=True)
+
+
+class AsyncRunner:
+    """An async engine (PostgreSQL via asyncpg)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.dialect = engine.dialect.name
+
+    async def read(self, work: Work[T]) -> T:
+        try:
+            async with self._engine.connect() as conn:
+                return await conn.run_sync(work)
+        except JwtgateError:
+            raise
+        except (sa.exc.SQLAlchemyError, OSError) as err:
+            raise _wrap(err) from err
+
+    async def write(self, work: Work[T]) -> T:
+        try:
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(work)
+        except JwtgateError:
+            raise
+        except (sa.exc.SQLAlchemyError, OSError) as err:
+            raise _wrap(err) from err
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+
+def create_runner(url: str) -> Runner:
+    """A runner for a ``sqlite+aiosqlite`` (or ``sqlite``) or ``postgresql+asyncpg`` URL."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as err:
+        raise ConfigError("invalid database URL") from err
+    driver = parsed.drivername
+    if driver in ("sqlite+aiosqlite", "sqlite", "sqlite+pysqlite"):
+        if parsed.database in (None, "", ":memory:"):
+            raise ConfigError("SQLite needs a file path (use memory:// for an in-memory store)")
+        engine = sa.create_engine(
+            parsed.set(drivername="sqlite+pysqlite"),
+            poolclass=sa.pool.SingletonThreadPool,
+            # isolation_level=None: the driver never opens transactions itself. Reads run in
+            # autocommit (each is one SELECT); writes open with BEGIN IMMEDIATE (ThreadRunner.write).
+            connect_args={"check_same_thread": False, "isolation_level": None},
+        )
+        _configure_sqlite(engine)
+        return ThreadRunner(engine)
+    if driver == "postgresql+asyncpg":
+        return AsyncRunner(create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True))
+    raise ConfigError(f"unsupported database driver {driver!r}: use sqlite+aiosqlite or postgresql+asyncpg")
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the
+        # last transactions, never corrupt the database.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
