@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +55,8 @@ from jwtgate.service.validation import (
 from jwtgate.tokens import RFC9068_REQUIRED, Issuer, Verifier
 
 __all__ = ["AuthService"]
+
+logger = logging.getLogger("jwtgate.service")
 
 Clock = Callable[[], float]
 _GRACE_ATTEMPTS = 3
@@ -214,8 +217,10 @@ class AuthService:
     async def _maintain(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):  # a failed purge is retried next round
+            try:
                 await self.purge()
+            except Exception as err:  # a failed purge is retried next round; the error code is logged
+                logger.warning("periodic purge failed: %s", getattr(err, "code", type(err).__name__))
 
     async def purge(self) -> dict[str, int]:
         """Delete expired denylist entries, dead sessions and tokens, old audit events, expired keys."""

@@ -1,0 +1,108 @@
+"""The service's smaller parts: policy bounds, the rate limiter, hashing off the loop, key secrecy."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from jwtgate.errors import ConfigError
+from jwtgate.service import MemoryRateLimiter, ServicePolicy
+from jwtgate.service.keystore import KeyInfo, StoredKey
+from jwtgate.service.opaque import looks_like_refresh_token, new_client_secret, new_refresh_token
+
+from ._support import cheap_hasher
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"issuer": ""},
+        {"audience": ""},
+        {"access_ttl": 0},
+        {"access_ttl": 86401},
+        {"leeway": 301},
+        {"leeway": -1},
+        {"reuse_grace": 301},
+        {"signing_alg": "none"},
+        {"signing_alg": "HS1"},
+        {"access_ttl": 900.5},
+        {"access_ttl": True},
+        {"revocation_sync_interval": 0},
+    ],
+)
+def test_policy_refuses_out_of_bounds_values(overrides: dict[str, object]) -> None:
+    options: dict[str, object] = {"issuer": "https://auth.test", **overrides}
+    with pytest.raises(ConfigError):
+        ServicePolicy(**options)  # type: ignore[arg-type]
+
+
+def test_policy_defaults() -> None:
+    policy = ServicePolicy(issuer="https://auth.test")
+    assert (policy.access_ttl, policy.refresh_idle_ttl, policy.session_absolute_ttl) == (
+        900,
+        7 * 86400,
+        30 * 86400,
+    )
+    assert (policy.reuse_grace, policy.leeway, policy.signing_alg) == (10, 30, "RS256")
+    assert policy.deny_ttl == 930
+
+
+async def test_rate_limiter_backoff_caps_and_memory_is_bounded() -> None:
+    limiter = MemoryRateLimiter(max_failures=2, window=60, max_backoff=8, max_keys=3)
+    for _ in range(2):
+        await limiter.failure("k", 0)
+    assert await limiter.retry_after("k", 0) == 1
+    for _ in range(10):
+        await limiter.failure("k", 0)
+    assert await limiter.retry_after("k", 0) == 8  # capped
+    assert await limiter.retry_after("k", 8) == 0
+    for key in ("a", "b", "c", "d"):
+        await limiter.failure(key, 100)
+    assert len(limiter) == 3  # "k" was stale, then the oldest went
+    await limiter.reset("d")
+    assert await limiter.retry_after("d", 100) == 0
+    with pytest.raises(ConfigError):
+        MemoryRateLimiter(max_failures=0, window=1, max_backoff=1)
+
+
+async def test_hashing_runs_off_the_event_loop_thread() -> None:
+    hasher = cheap_hasher()
+    threads: list[int] = []
+    inner = hasher._hasher
+
+    class Spy:
+        def hash(self, password: str) -> str:
+            threads.append(threading.get_ident())
+            return inner.hash(password)
+
+        def verify(self, password_hash: str, password: str) -> bool:
+            threads.append(threading.get_ident())
+            return inner.verify(password_hash, password)
+
+    hasher._hasher = Spy()  # type: ignore[assignment]
+    stored = await hasher.hash("a password")
+    assert await hasher.verify(stored, "a password")
+    assert not await hasher.verify(stored, "another one")
+    assert not await hasher.verify("not a hash", "a password")
+    await hasher.verify_dummy("whatever")
+    assert threads
+    assert threading.get_ident() not in threads
+
+
+def test_private_keys_never_appear_in_reprs() -> None:
+    from jwtgate import generate_key
+
+    key = generate_key("ES256")
+    jwk = key.to_jwk(private=True)
+    stored = StoredKey(KeyInfo(key.kid, "ES256", "active", 0.0), jwk)
+    assert jwk["d"] not in repr(stored)
+    assert jwk["d"] not in repr(key)
+
+
+def test_opaque_secrets_have_256_bits_and_a_prefix() -> None:
+    tokens = {new_refresh_token() for _ in range(100)}
+    assert len(tokens) == 100
+    assert all(looks_like_refresh_token(t) and len(t) == 47 for t in tokens)
+    assert new_client_secret().startswith("jgs_")
+    assert not looks_like_refresh_token(new_client_secret())
