@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import secrets
 import sys
 import time
@@ -152,6 +153,12 @@ def serve(
     from jwtgate.server import create_app
 
     settings = _settings(data_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+    # jwtgate's own log lines (refusals with their precise codes) next to uvicorn's, on stderr.
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for finding in insecure_findings(settings):
         typer.echo(f"warning: {finding}", err=True)
     demo_password = _run(settings, _first_run)

@@ -129,6 +129,13 @@ async def test_deeply_nested_json_is_not_a_500(client: httpx.AsyncClient) -> Non
     assert set(response.json()) == {"error", "error_description"}
 
 
+@pytest.mark.parametrize("settings_overrides", [{"max_body_size": 65536}])
+async def test_huge_json_number_is_not_a_500(client: httpx.AsyncClient) -> None:
+    content = b'{"username": "alice", "password": ' + b"9" * 5000 + b"}"
+    response = await client.post("/api/login", content=content, headers=JSON)
+    assert_error_shape(response, 400, "invalid_request")
+
+
 async def test_a_good_request_still_works_after_all_that(client: httpx.AsyncClient, alice: Any) -> None:
     response = await client.post("/api/login", json={"username": "alice", "password": PASSWORD})
     assert response.status_code == 200

@@ -129,3 +129,17 @@ async def test_routes_answer_503_outside_the_lifespan(settings: Settings) -> Non
         response = await http.post("/api/login", json={"username": "a", "password": "b"})
         assert_error_shape(response, 503, "temporarily_unavailable")
         assert_error_shape(await http.get("/readyz"), 503, "temporarily_unavailable")
+
+
+async def test_readiness_fails_when_the_database_does_not_answer(
+    client: httpx.AsyncClient, service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jwtgate.errors import StorageError
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise StorageError("connection refused")
+
+    monkeypatch.setattr(service, "revocations", broken)
+    response = await client.get("/readyz")
+    assert_error_shape(response, 503, "temporarily_unavailable")
+    assert (await client.get("/healthz")).status_code == 200

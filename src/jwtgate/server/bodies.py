@@ -56,7 +56,8 @@ async def read_json(request: Request, model: type[ModelT]) -> ModelT:
     text = await _text_body(request)
     try:
         document = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError and integers beyond Python's digit limit.
         raise ApiError(400, "invalid_request", "the request body is not valid JSON") from None
     if not isinstance(document, dict):
         raise ApiError(422, "invalid_request", "the request body must be a JSON object")
