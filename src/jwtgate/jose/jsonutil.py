@@ -1,10 +1,13 @@
 """Strict JSON for JOSE: UTF-8 only, a JSON object at the top, no duplicate member names (RFC 7515 section 5.2
-lets parsers reject them, and two parsers disagreeing on which one wins is an attack), finite numbers only."""
+lets parsers reject them, and two parsers disagreeing on which one wins is an attack), finite numbers only,
+and no lone surrogates (``"\\ud800"`` escapes text that no UTF-8 encoder can write back; I-JSON, RFC 7493
+section 2.1, forbids them)."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from jwtgate.errors import MalformedToken
@@ -30,6 +33,10 @@ def _reject_constant(name: str) -> Any:
     raise MalformedToken(f"{name} is not JSON")
 
 
+#: A \\uD800-\\uDFFF escape somewhere in the text: only then is the decoded object checked for lone surrogates
+#: (properly paired escapes decode to one code point and pass).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]").search
+
 _DECODER = json.JSONDecoder(
     object_pairs_hook=_object_without_duplicates,
     parse_float=_finite_float,
@@ -42,7 +49,10 @@ def loads_object(data: bytes) -> dict[str, Any]:
     try:
         text = data.decode("utf-8")
         obj = _DECODER.decode(text)
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        if "\\u" in text and _SURROGATE_ESCAPE(text) is not None:
+            # Re-encoding fails exactly when a string (name or value) holds a lone surrogate.
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError) as err:
         raise MalformedToken("invalid JSON") from err
     if type(obj) is not dict:
         raise MalformedToken("JSON value is not an object")
