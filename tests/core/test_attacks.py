@@ -591,3 +591,26 @@ def test_header_alg_differing_from_the_key_alg(
 def test_segment_helper_matches_compact(hs: Any) -> None:
     # Guard for the forging helpers themselves: a segment is base64url of compact JSON.
     assert b64d(segment({"a": 1})) == b'{"a":1}'
+
+
+@pytest.mark.parametrize(
+    "escaped", [b"\\ud800", b"\\uDFFF", b"x\\udbff", b"\\udc00\\ud800", b"\\ud83d\\ud83d"]
+)
+def test_lone_surrogate_escapes(escaped: bytes, hs: Any, verifier: Verifier) -> None:
+    # Valid JSON syntax, but no Unicode text: a later UTF-8 encode (a JSON response, a database driver, a
+    # replay cache) would fail on it. I-JSON (RFC 7493) forbids it; so do we, in names and values alike.
+    claims = encode_json(base_claims())[:-1]
+    for payload in (claims + b',"x":"' + escaped + b'"}', claims + b',"' + escaped + b'":1}'):
+        with pytest.raises(MalformedToken):
+            verifier.verify(forge(hs, payload=payload))
+    raw = f'{{"alg":"HS256","typ":"at+jwt","kid":"{hs.kid}","x":"'.encode() + escaped + b'"}'
+    with pytest.raises(MalformedToken):
+        verifier.verify(forge(hs, raw_header=raw))
+
+
+def test_paired_surrogate_escapes_are_fine(hs: Any, verifier: Verifier) -> None:
+    # PyJWT and other ensure_ascii encoders write non-BMP characters as escaped pairs: those must pass.
+    payload = encode_json(base_claims())[:-1] + b',"name":"\\ud83d\\ude00 caf\\u00e9","path":"a\\\\ud800"}'
+    claims = verifier.verify(forge(hs, payload=payload))
+    assert claims["name"] == "\U0001f600 caf\u00e9"
+    assert claims["path"] == "a\\ud800"  # an escaped backslash, not a surrogate

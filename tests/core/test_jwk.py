@@ -281,3 +281,18 @@ def test_wrapped_cryptography_objects_are_accepted() -> None:
         ECKey(ec.generate_private_key(ec.SECP256R1()), "ES384")
     with pytest.raises(ConfigError):
         RSAKey(ec.generate_private_key(ec.SECP256R1()), "RS256")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])
+def test_private_jwk_members_must_belong_together(
+    alg: str, keys_by_alg: dict[str, Any], other_keys_by_alg: dict[str, Any]
+) -> None:
+    # A private value from one key with the public members of another is not a key at all.
+    mixed = {**keys_by_alg[alg].to_jwk(private=True), "d": other_keys_by_alg[alg].to_jwk(private=True)["d"]}
+    with pytest.raises(ConfigError):
+        key_from_jwk(mixed)
+    if alg == "RS256":  # d alone (no CRT members) is checked against n and e too
+        for member in ("p", "q", "dp", "dq", "qi"):
+            mixed.pop(member)
+        with pytest.raises(ConfigError):
+            key_from_jwk(mixed)
