@@ -87,6 +87,11 @@ def _handles_errors(command: Callable[P, T]) -> Callable[P, T]:
             _fail(exc.description)
         except OSError as exc:
             _fail(f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": "))
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            # A bug: name it without its message (which might quote a secret), no traceback.
+            _fail(f"unexpected {type(exc).__name__}; please report it with the command you ran")
 
     return wrapper
 
@@ -101,11 +106,15 @@ def _run(settings: Settings, action: Callable[[AuthService], Awaitable[T]]) -> T
     return asyncio.run(go())
 
 
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _read_password(from_stdin: bool, *, confirm: bool = True) -> str:
     if from_stdin:
         line = sys.stdin.readline()
         password = line.removesuffix("\n").removesuffix("\r")
-    elif sys.stdin.isatty():
+    elif _stdin_is_terminal():
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
     else:
         _fail("no terminal to prompt for the password: use --password-stdin", code=2)

@@ -93,6 +93,30 @@ def test_user_add_without_terminal_or_stdin_flag(runner: CliRunner, data_dir: Pa
     assert "--password-stdin" in err
 
 
+def test_user_add_prompts_with_hidden_input_on_a_terminal(
+    runner: CliRunner, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("jwtgate.cli._stdin_is_terminal", lambda: True)
+    code, out, _ = run(runner, "user", "add", "alice", data_dir=data_dir, stdin=f"{PASSWORD}\n{PASSWORD}\n")
+    assert code == 0
+    assert PASSWORD not in out  # hidden input is not echoed
+    assert login(data_dir)[0]
+
+
+def test_unexpected_errors_are_one_line_without_traceback(
+    runner: CliRunner, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret-in-message")
+
+    monkeypatch.setattr("jwtgate.cli.open_service", broken)
+    code, out, err = run(runner, "user", "list", data_dir=data_dir)
+    assert code == 1
+    assert "unexpected RuntimeError" in err
+    assert "secret-in-message" not in out + err
+    assert "Traceback" not in out + err
+
+
 def test_user_add_rejects_an_empty_password(runner: CliRunner, data_dir: Path) -> None:
     code, _, err = run(runner, "user", "add", "alice", "--password-stdin", data_dir=data_dir, stdin="\n")
     assert code == 2
