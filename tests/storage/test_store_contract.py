@@ -312,3 +312,13 @@ async def test_migrate_is_idempotent(store: Store) -> None:
     await store.create_user(user())
     await store.migrate()
     assert await store.get_user("u1") == user()
+
+
+async def test_a_closed_store_fails_cleanly(store_url: str) -> None:
+    from jwtgate.storage import open_store
+
+    closed = await open_store(store_url)
+    await closed.migrate()
+    await closed.close()
+    with pytest.raises(StorageError):
+        await closed.get_user("u1")

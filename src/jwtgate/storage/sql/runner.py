@@ -63,7 +63,11 @@ class ThreadRunner:
 
     async def _run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn)
+        try:
+            future = loop.run_in_executor(self._executor, fn)
+        except RuntimeError as err:  # the executor was shut down by close()
+            raise StorageError("the store is closed") from err
+        return await future
 
     def _connection(self) -> sa.Connection:
         # Only ever called on the worker thread: one long-lived connection, no pool round trip.
@@ -118,8 +122,15 @@ class AsyncRunner:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self.dialect = engine.dialect.name
+        self._closed = False
+
+    def _check_open(self) -> None:
+        # A disposed engine would silently open new connections; a closed store must not.
+        if self._closed:
+            raise StorageError("the store is closed")
 
     async def read(self, work: Work[T]) -> T:
+        self._check_open()
         try:
             async with self._engine.connect() as conn:
                 return await conn.run_sync(work)
@@ -129,6 +140,7 @@ class AsyncRunner:
             raise _wrap(err) from err
 
     async def write(self, work: Work[T]) -> T:
+        self._check_open()
         try:
             async with self._engine.begin() as conn:
                 return await conn.run_sync(work)
@@ -138,6 +150,7 @@ class AsyncRunner:
             raise _wrap(err) from err
 
     async def close(self) -> None:
+        self._closed = True
         await self._engine.dispose()
 
 
