@@ -193,3 +193,17 @@ def test_invalid_intervals_are_refused() -> None:
         JWKSClient(JWKS_URL, timeout=0)
     with pytest.raises(ValueError, match="intervals"):
         JWKSClient(JWKS_URL, min_refetch_interval=100, max_cache_age=10)
+
+
+def test_unusable_entries_do_not_hide_the_good_key(server: AuthServer, clock: Clock, rsa_key: Key) -> None:
+    good = rsa_key.public_key().to_jwk()
+    entries = [
+        {**good, "kid": "enc", "use": "enc"},
+        {key: value for key, value in good.items() if key != "kid"},
+        {"kty": "EC", "kid": "weird", "crv": "P-999", "x": "AA", "y": "AA", "alg": "ES256"},
+        "not an object",
+        good,
+    ]
+    server.jwks_answer = lambda: httpx.Response(200, json={"keys": entries})
+    keys = client_for(server, clock).refresh_sync()
+    assert [key.kid for key in keys] == ["k1"]

@@ -274,7 +274,8 @@ class RedisRevocations:
             finally:
                 # Messages published while unsubscribed are lost: fail closed until resubscribed.
                 self._subscribed = False
-                with contextlib.suppress(Exception):
+                # The connection is already broken or being torn down: a failed close changes nothing.
+                with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
             self._ready.set()
             await asyncio.sleep(self.reconnect_delay)
