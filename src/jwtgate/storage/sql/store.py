@@ -55,6 +55,7 @@ _TOUCH_SESSION = (
     .values(last_used_at=sa.bindparam("b_now"), idle_expires_at=sa.bindparam("b_idle"))
 )
 _INSERT_TOKEN = sa.insert(t.refresh_tokens)
+_REVOCATION_LOCK = 0x6A776774  # "jwgt": the advisory lock key for revocation writers
 
 
 class _Abort(Exception):
@@ -351,6 +352,11 @@ def _insert_token(conn: sa.Connection, token: RefreshTokenRecord, now: float, id
 
 def _add_revocation(conn: sa.Connection, kind: RevocationKind, value: str, expires_at: float) -> Revocation:
     r = t.revocations
+    if conn.dialect.name == "postgresql":
+        # Serialise revocation writers until commit, so cursors become visible in cursor order and
+        # a feed reader polling ``after=N`` can never skip a smaller cursor committed later.
+        # (SQLite writers are serialised by BEGIN IMMEDIATE already.) Revocations are rare.
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_REVOCATION_LOCK)))
     query = sa.select(r).where(r.c.kind == kind, r.c.value == value).with_for_update()
     existing = conn.execute(query).first()
     if existing is not None:
