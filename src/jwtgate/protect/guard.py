@@ -107,6 +107,8 @@ class Guard:
     JWKS host, else on the issuer) every ``revocation_interval`` seconds; ``"redis"`` subscribes to
     ``redis_channel`` at ``redis_url``. ``revocation_source`` overrides both (tests, custom sources).
     ``scopes``/``roles`` are required of every token this guard accepts through a middleware.
+    Keys and revocations are fetched over https only (plain http on loopback, or with
+    ``allow_insecure_http=True``).
     """
 
     def __init__(
@@ -131,11 +133,12 @@ class Guard:
         max_token_size: int = 8192,
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        allow_insecure_http: bool = False,
     ) -> None:
         if sum(option is not None for option in (keys, jwks_url, jwks)) != 1:
             raise ConfigError("give exactly one of keys=, jwks_url= or jwks=")
         if jwks_url is not None:
-            jwks = JWKSClient(jwks_url, http_client=http_client)
+            jwks = JWKSClient(jwks_url, http_client=http_client, allow_insecure_http=allow_insecure_http)
         self.issuer = issuer
         self.scopes = tuple(scopes)
         self.roles = tuple(roles)
@@ -150,6 +153,7 @@ class Guard:
             max_token_size=max_token_size,
             cache_size=cache_size,
         )
+        self._allow_insecure_http = allow_insecure_http
         self._revocations = revocation_source or self._revocation_source(
             revocation,
             revocation_url,
@@ -183,7 +187,12 @@ class Guard:
                 base = self._jwks.url if self._jwks is not None else self.issuer
                 url = str(httpx.URL(base).join("/api/revocations"))
             return FeedRevocations(
-                url, interval=interval, max_stale=max_stale, http_client=http_client, clock=clock
+                url,
+                interval=interval,
+                max_stale=max_stale,
+                http_client=http_client,
+                clock=clock,
+                allow_insecure_http=self._allow_insecure_http,
             )
         if mode == "redis":
             return RedisRevocations(redis_url, channel=redis_channel, clock=clock)

@@ -10,6 +10,7 @@ Contract:
   hammer the server, and a down server is asked at most once per window.
 * A failed fetch (timeout, HTTP error, garbage, no usable key) keeps the cached keys. With no cached keys
   it raises :class:`JWKSUnavailable`: an unverified token never gets through.
+* The URL must be https (plain http only on loopback, or with ``allow_insecure_http=True``).
 * Symmetric (``oct``) keys, private members and keys for another ``use`` are ignored: a public JWKS must
   never carry a secret.
 
@@ -30,8 +31,9 @@ from typing import Any
 import httpx
 
 from jwtgate import KeySet, key_from_jwk
-from jwtgate.errors import JwtgateError
+from jwtgate.errors import ConfigError, JwtgateError
 from jwtgate.protect.errors import JWKSUnavailable
+from jwtgate.protect.urls import check_fetch_url
 
 __all__ = ["JWKSClient"]
 
@@ -54,10 +56,11 @@ class JWKSClient:
         http_client: httpx.AsyncClient | None = None,
         sync_http_client: httpx.Client | None = None,
         clock: Callable[[], float] = time.monotonic,
+        allow_insecure_http: bool = False,
     ) -> None:
         if min_refetch_interval < 0 or timeout <= 0 or max_cache_age < min_refetch_interval:
-            raise ValueError("invalid JWKS client intervals")
-        self.url = url
+            raise ConfigError("invalid JWKS client intervals")
+        self.url = check_fetch_url(url, allow_insecure_http=allow_insecure_http)
         self.min_refetch_interval = min_refetch_interval
         self.default_cache_age = default_cache_age
         self.max_cache_age = max_cache_age

@@ -25,7 +25,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from jwtgate.errors import ConfigError
 from jwtgate.protect.errors import RevocationUnavailable
+from jwtgate.protect.urls import check_fetch_url
 
 __all__ = ["Denylist", "FeedRevocations", "RedisRevocations", "RevocationSource"]
 
@@ -123,10 +125,11 @@ class FeedRevocations:
         max_pages: int = 100,
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        allow_insecure_http: bool = False,
     ) -> None:
         if interval <= 0 or max_stale < interval or timeout <= 0:
-            raise ValueError("invalid revocation feed intervals")
-        self.url = url
+            raise ConfigError("invalid revocation feed intervals")
+        self.url = check_fetch_url(url, allow_insecure_http=allow_insecure_http)
         self.interval = interval
         self.max_stale = max_stale
         self.timeout = timeout
