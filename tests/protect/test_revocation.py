@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from jwtgate import Issuer, Key, KeySet
-from jwtgate.errors import RevokedToken
+from jwtgate.errors import ConfigError, RevokedToken
 from jwtgate.protect import (
     Denylist,
     FeedRevocations,
@@ -299,3 +300,12 @@ def test_redis_messages_are_validated(clock: Clock) -> None:
     assert not source.handle_message(b'{"type": "sid"}')
     assert source.handle_message(json.dumps({"type": "jti", "value": "j", "expires_at": clock.now + 9}))
     assert source.denylist.is_revoked({"jti": "j"})
+
+
+async def test_redis_mode_without_the_package_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    source = RedisRevocations(clock=clock)
+    with pytest.raises(ConfigError, match="redis package"):
+        await source.start()

@@ -189,7 +189,11 @@ class FeedRevocations:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            await self._poll_logged()
+            try:
+                await self._poll_logged()
+            except Exception as err:
+                # Unexpected, but the poller must outlive it: the list goes stale and fails closed.
+                log.error("revocation feed poller error (%s)", type(err).__name__)
 
     async def start(self) -> None:
         if self._task is not None:
@@ -254,10 +258,6 @@ class RedisRevocations:
     async def _run(self) -> None:
         from redis.exceptions import RedisError
 
-        if self._client is None:
-            import redis.asyncio
-
-            self._client = redis.asyncio.Redis.from_url(self.url)
         last_purge = self._clock()
         while True:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
@@ -274,6 +274,9 @@ class RedisRevocations:
                         last_purge = self._clock()
             except (RedisError, OSError) as err:
                 log.warning("revocation: redis subscription lost (%s)", type(err).__name__)
+            except Exception as err:
+                # Unexpected, but the subscriber must outlive it: log, fail closed, resubscribe.
+                log.error("revocation: redis subscriber error (%s)", type(err).__name__)
             finally:
                 # Messages published while unsubscribed are lost: fail closed until resubscribed.
                 self._subscribed = False
@@ -287,6 +290,12 @@ class RedisRevocations:
         """Start the subscriber; wait up to ``wait`` seconds for the first subscription."""
         if self._task is not None:
             return
+        if self._client is None:
+            try:
+                import redis.asyncio
+            except ImportError as err:
+                raise ConfigError("revocation='redis' needs the redis package (jwtgate[redis])") from err
+            self._client = redis.asyncio.Redis.from_url(self.url)
         self._ready = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run())
         with contextlib.suppress(TimeoutError):
