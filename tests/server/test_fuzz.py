@@ -30,6 +30,8 @@ ROUTES = [
     ("POST", "/oauth/introspect"),
     ("POST", "/oauth/revoke"),
     ("POST", "/api/register"),
+    ("POST", "/api/cookie/login"),
+    ("POST", "/api/cookie/refresh"),
     ("GET", "/api/protected"),
     ("GET", "/api/revocations"),
     ("DELETE", "/api/sessions/x"),

@@ -18,6 +18,7 @@ from jwtgate.server.middleware import (
 )
 from jwtgate.server.problems import install_error_handlers
 from jwtgate.server.routes_account import build_account_router
+from jwtgate.server.routes_cookie import build_cookie_router
 from jwtgate.server.routes_meta import build_meta_router
 from jwtgate.server.routes_oauth import build_oauth_router
 from jwtgate.server.runtime import open_service
@@ -72,6 +73,7 @@ def create_app(
     app.state.jwtgate = state
     install_error_handlers(app)
     app.include_router(build_account_router(registration_open=settings.registration == "open"))
+    app.include_router(build_cookie_router())
     app.include_router(build_oauth_router())
     app.include_router(build_meta_router())
 
@@ -84,7 +86,7 @@ def create_app(
             allow_origins=list(settings.cors_origins),
             allow_credentials=True,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
             max_age=600,
         )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)

@@ -1,7 +1,8 @@
-"""RFC 6750 bearer authentication of API requests (Authorization header only).
+"""Authentication of API requests: RFC 6750 bearer header, or the access cookie of cookie mode.
 
 The dependency :func:`current_claims` also declares the OAuth2 password flow in OpenAPI (token URL
-``/oauth/token``) so the "Authorize" button of ``/docs`` works.
+``/oauth/token``) so the "Authorize" button of ``/docs`` works. A request authenticated by the cookie
+must pass the CSRF and Origin checks on unsafe methods (see :mod:`jwtgate.server.cookies`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from jwtgate.server.cookies import ACCESS_COOKIE, SAFE_METHODS, check_origin
 from jwtgate.server.problems import ApiError, bearer_challenge
-from jwtgate.server.state import service_of
+from jwtgate.server.state import app_state, csrf_signer, service_of
 
 __all__ = ["Claims", "bearer_token", "current_claims", "openapi_bearer"]
 
@@ -68,9 +70,29 @@ async def current_claims(
     A :class:`~jwtgate.errors.TokenError` from the service propagates to the error handlers, which
     log its precise code and answer 401 ``invalid_token`` with the RFC 6750 challenge.
     """
-    token = bearer_token(request)
+    from_cookie = not request.headers.getlist("authorization") and ACCESS_COOKIE in request.cookies
+    token = _cookie_token(request) if from_cookie else bearer_token(request)
     claims: dict[str, Any] = await service_of(request).authenticate(token)
+    if from_cookie and request.method not in SAFE_METHODS:
+        check_origin(request, app_state(request).settings)
+        sid = claims.get("sid")
+        if not isinstance(sid, str):
+            raise ApiError(403, "access_denied", "missing or wrong CSRF token")
+        csrf_signer(request).check(request, sid)
     return claims
+
+
+def _cookie_token(request: Request) -> str:
+    token = request.cookies.get(ACCESS_COOKIE, "")
+    if not token or not set(token) <= _B64TOKEN:
+        description = "the token is malformed"
+        raise ApiError(
+            401,
+            "invalid_token",
+            description,
+            headers={"WWW-Authenticate": bearer_challenge("invalid_token", description)},
+        )
+    return token
 
 
 Claims = Annotated[dict[str, Any], Depends(current_claims)]

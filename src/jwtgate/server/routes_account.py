@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from jwtgate import errors
 from jwtgate.server.bearer import Claims
 from jwtgate.server.bodies import json_body_openapi, read_json
+from jwtgate.server.cookies import ACCESS_COOKIE, clear_session_cookies
 from jwtgate.server.problems import ApiError
 from jwtgate.server.responses import client_context, json_no_store, token_response
 from jwtgate.server.schemas import (
@@ -76,12 +77,18 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
     @router.post("/logout", status_code=204, summary="End this session")
     async def logout(request: Request, claims: Claims) -> Response:
         await service_of(request).logout(_session_id(claims))
-        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+        response = Response(status_code=204, headers={"Cache-Control": "no-store"})
+        if ACCESS_COOKIE in request.cookies:
+            clear_session_cookies(response)
+        return response
 
     @router.post("/logout/all", summary="End every session of this user")
     async def logout_all(request: Request, claims: Claims) -> Response:
         count = await service_of(request).logout_all(claims["sub"])
-        return json_no_store({"revoked_sessions": count})
+        response = json_no_store({"revoked_sessions": count})
+        if ACCESS_COOKIE in request.cookies:
+            clear_session_cookies(response)
+        return response
 
     @router.get("/me", summary="The logged-in user")
     async def me(request: Request, claims: Claims) -> Response:

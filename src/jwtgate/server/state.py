@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from jwtgate.server.cookies import CsrfSigner
 from jwtgate.server.metrics import ServerMetrics
 from jwtgate.server.problems import ApiError
 from jwtgate.settings import Settings
@@ -15,7 +16,7 @@ from jwtgate.settings import Settings
 if TYPE_CHECKING:
     from jwtgate.service import AuthService
 
-__all__ = ["AppState", "app_state", "service_of"]
+__all__ = ["AppState", "app_state", "csrf_signer", "service_of"]
 
 
 @dataclass(slots=True)
@@ -26,6 +27,7 @@ class AppState:
     clock: Callable[[], float]
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     service: AuthService | None = None
+    csrf: CsrfSigner | None = None
 
 
 def app_state(request: Request) -> AppState:
@@ -41,3 +43,11 @@ def service_of(request: Request) -> AuthService:
     if service is None:
         raise ApiError(503, "temporarily_unavailable", "the service is starting or stopping")
     return service
+
+
+def csrf_signer(request: Request) -> CsrfSigner:
+    """The CSRF signer of cookie mode, its key loaded (or created) on first use."""
+    state = app_state(request)
+    if state.csrf is None:
+        state.csrf = CsrfSigner.from_data_dir(state.settings.data_dir)
+    return state.csrf

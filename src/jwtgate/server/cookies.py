@@ -1,0 +1,139 @@
+"""Cookie mode for browsers: tokens in HttpOnly cookies, CSRF double submit bound to the session.
+
+- access token: ``__Host-jwtgate-access`` (``HttpOnly; Secure; SameSite=Lax; Path=/``);
+- refresh token: ``__Secure-jwtgate-refresh`` (``HttpOnly; Secure; SameSite=Strict``), sent only to
+  ``/api/cookie/refresh``;
+- CSRF token: ``jwtgate-csrf`` (readable by the page's script, ``Secure; SameSite=Lax; Path=/``), an
+  HMAC of the session id under a server secret. A cookie-authenticated unsafe request must repeat it
+  in the ``X-CSRF-Token`` header, and its ``Origin`` (when sent) must be this server or an allowed
+  CORS origin. Browsers treat ``http://localhost`` as secure, so this works in development.
+
+JavaScript never sees the access or refresh token; an attacker's page cannot read the CSRF cookie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from starlette.responses import Response
+
+from jwtgate.server.problems import ApiError
+from jwtgate.settings import Settings
+
+__all__ = [
+    "ACCESS_COOKIE",
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
+    "REFRESH_COOKIE",
+    "REFRESH_PATH",
+    "CsrfSigner",
+    "check_origin",
+    "clear_session_cookies",
+    "set_session_cookies",
+]
+
+ACCESS_COOKIE = "__Host-jwtgate-access"
+REFRESH_COOKIE = "__Secure-jwtgate-refresh"
+CSRF_COOKIE = "jwtgate-csrf"
+CSRF_HEADER = "x-csrf-token"
+REFRESH_PATH = "/api/cookie/refresh"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_KEY_FILE = "csrf.key"
+
+
+class CsrfSigner:
+    """Derives the CSRF token of a session: ``HMAC-SHA256(key, sid)``, base64url-free hex.
+
+    The key comes from ``DATA_DIR/csrf.key`` (32 random bytes, created 0600 on first use), so every
+    process sharing the data folder agrees and a restart keeps browser sessions working.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("the CSRF key must be at least 32 bytes")
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "CsrfSigner(key=<redacted>)"
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path) -> CsrfSigner:
+        path = data_dir / _KEY_FILE
+        try:
+            return cls(path.read_bytes())
+        except FileNotFoundError:
+            pass
+        key = secrets.token_bytes(32)
+        # O_EXCL: when two processes race, one creates the file and the other reads it.
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return cls(path.read_bytes())
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(key)
+        return cls(key)
+
+    def token_for(self, session_id: str) -> str:
+        return hmac.new(self._key, session_id.encode(), hashlib.sha256).hexdigest()
+
+    def check(self, request: Request, session_id: str) -> None:
+        """The request's ``X-CSRF-Token`` must be this session's token (constant-time compare)."""
+        presented = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(presented.encode(), self.token_for(session_id).encode()):
+            raise ApiError(403, "access_denied", "missing or wrong CSRF token")
+
+
+def check_origin(request: Request, settings: Settings) -> None:
+    """Refuse a browser request whose ``Origin`` is neither this server nor an allowed origin."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return  # not a cross-site browser request (browsers send Origin on unsafe methods)
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    issuer = urlsplit(settings.issuer_url)
+    allowed = {own, f"{issuer.scheme}://{issuer.netloc}", *settings.cors_origins}
+    if origin not in allowed:
+        raise ApiError(403, "access_denied", "cross-origin request refused")
+
+
+def set_session_cookies(
+    response: Response, *, access_token: str, refresh_token: str, csrf_token: str, settings: Settings
+) -> None:
+    response.set_cookie(
+        ACCESS_COOKIE,
+        access_token,
+        max_age=settings.access_token_ttl,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
+    response.set_cookie(
+        REFRESH_COOKIE,
+        refresh_token,
+        max_age=settings.refresh_idle_ttl,
+        path=REFRESH_PATH,
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf_token,
+        max_age=settings.refresh_idle_ttl,
+        path="/",
+        secure=True,
+        httponly=False,  # the page's script reads it to send X-CSRF-Token
+        samesite="lax",
+    )
+
+
+def clear_session_cookies(response: Response) -> None:
+    response.delete_cookie(ACCESS_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_PATH, secure=True, httponly=True, samesite="strict")
+    response.delete_cookie(CSRF_COOKIE, path="/", secure=True, httponly=False, samesite="lax")

@@ -1,0 +1,78 @@
+"""Cookie mode for browsers: log in and refresh with HttpOnly cookies (see :mod:`.cookies`)."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Request, Response
+
+from jwtgate import errors
+from jwtgate.server.bodies import json_body_openapi, read_json
+from jwtgate.server.cookies import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    REFRESH_COOKIE,
+    check_origin,
+    clear_session_cookies,
+    set_session_cookies,
+)
+from jwtgate.server.problems import ApiError
+from jwtgate.server.responses import client_context, json_no_store
+from jwtgate.server.schemas import LoginRequest
+from jwtgate.server.state import app_state, csrf_signer, service_of
+from jwtgate.service import TokenPair
+
+__all__ = ["build_cookie_router"]
+
+
+def _cookie_session(request: Request, pair: TokenPair) -> Response:
+    csrf = csrf_signer(request).token_for(pair.session_id)
+    response = json_no_store({"expires_in": int(pair.expires_in), "csrf_token": csrf})
+    set_session_cookies(
+        response,
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        csrf_token=csrf,
+        settings=app_state(request).settings,
+    )
+    return response
+
+
+def build_cookie_router() -> APIRouter:
+    router = APIRouter(prefix="/api/cookie", tags=["cookie mode"])
+
+    @router.post(
+        "/login",
+        summary="Log in; tokens go to HttpOnly cookies, the body holds the CSRF token",
+        openapi_extra=json_body_openapi(LoginRequest),
+    )
+    async def cookie_login(request: Request) -> Response:
+        check_origin(request, app_state(request).settings)
+        body = await read_json(request, LoginRequest)
+        pair = await service_of(request).login(body.username, body.password, **client_context(request))
+        return _cookie_session(request, pair)
+
+    @router.post("/refresh", summary="Rotate the refresh cookie (send X-CSRF-Token)")
+    async def cookie_refresh(request: Request) -> Response:
+        check_origin(request, app_state(request).settings)
+        # Double submit: before the session is known, the header must repeat the CSRF cookie.
+        cookie, header = request.cookies.get(CSRF_COOKIE, ""), request.headers.get(CSRF_HEADER, "")
+        if not cookie or not hmac.compare_digest(cookie.encode(), header.encode()):
+            raise ApiError(403, "access_denied", "missing or wrong CSRF token")
+        refresh_token = request.cookies.get(REFRESH_COOKIE)
+        if not refresh_token:
+            raise errors.InvalidGrant("no refresh cookie")
+        try:
+            pair = await service_of(request).refresh(refresh_token, **client_context(request))
+        except errors.InvalidGrant:
+            response = json_no_store(
+                {"error": "invalid_grant", "error_description": errors.InvalidGrant.description},
+                status_code=401,
+            )
+            clear_session_cookies(response)  # dead session: stop the browser sending it
+            return response
+        if not hmac.compare_digest(header, csrf_signer(request).token_for(pair.session_id)):
+            raise ApiError(403, "access_denied", "missing or wrong CSRF token")
+        return _cookie_session(request, pair)
+
+    return router
