@@ -487,7 +487,8 @@ def key_from_jwk(jwk: Mapping[str, Any], alg: str | None = None) -> Key:
         raise ConfigError(f"JWK alg {jwk_alg!r} does not match the expected {alg!r}")
     chosen = jwk_alg if jwk_alg is not None else alg
     if chosen is None and kty in ("EC", "OKP"):
-        chosen = _DEFAULT_ALG.get(jwk.get("crv"))  # type: ignore[arg-type]
+        crv = jwk.get("crv")  # any JSON value: only a string can name a curve (a list is unhashable)
+        chosen = _DEFAULT_ALG.get(crv) if type(crv) is str else None
     if chosen is None:
         raise ConfigError("the JWK has no 'alg' and none was given")
     kid, use, key_ops = jwk.get("kid"), jwk.get("use"), jwk.get("key_ops")
