@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from jwtgate import ConfigError, generate_key, key_from_jwk, key_from_pem
+from jwtgate import ConfigError, KeySet, generate_key, key_from_jwk, key_from_pem
 from jwtgate.errors import BadSignature
 from jwtgate.jose import OctKey
 
@@ -296,3 +296,13 @@ def test_private_jwk_members_must_belong_together(
             mixed.pop(member)
         with pytest.raises(ConfigError):
             key_from_jwk(mixed)
+
+
+@pytest.mark.parametrize("crv", [[], {}, ["P-256"], 1, None])
+@pytest.mark.parametrize("kty", ["EC", "OKP"])
+def test_curve_that_is_not_a_string_is_a_config_error(kty: str, crv: Any) -> None:
+    # Found by test_fuzz: a JWKS entry with "crv": [] raised TypeError (unhashable) instead of being
+    # refused, which made KeySet.from_jwks crash instead of skipping the entry.
+    with pytest.raises(ConfigError):
+        key_from_jwk({"kty": kty, "crv": crv, "x": "AA", "y": "AA"})
+    assert len(KeySet.from_jwks({"keys": [{"kty": kty, "crv": crv}]}).skipped) == 1
