@@ -49,3 +49,18 @@ async def test_open_store_refuses_unsupported_urls(url: str) -> None:
 
     with pytest.raises(ConfigError):
         await open_store(url)
+
+
+def test_record_fields_follow_the_table_columns() -> None:
+    """The SQL store builds records positionally from these tables' columns."""
+    import dataclasses
+
+    from jwtgate.service.records import RefreshTokenRecord, SessionRecord, UserRecord
+    from jwtgate.storage.sql import schema
+
+    for table, record in [
+        (schema.refresh_tokens, RefreshTokenRecord),
+        (schema.sessions, SessionRecord),
+        (schema.users, UserRecord),
+    ]:
+        assert [c.name for c in table.c] == [f.name for f in dataclasses.fields(record)]

@@ -34,7 +34,7 @@ __all__ = ["SqlStore"]
 # The refresh hot path runs these prebuilt statements: building a statement per call costs more than
 # SQLite takes to run it.
 _FIND_TOKEN = (
-    sa.select(t.refresh_tokens, t.sessions, t.users)
+    sa.select(*t.refresh_tokens.c, *t.sessions.c, *t.users.c)
     .join(t.sessions, t.sessions.c.id == t.refresh_tokens.c.session_id)
     .join(t.users, t.users.c.id == t.sessions.c.user_id)
     .where(t.refresh_tokens.c.digest == sa.bindparam("b_digest"))
@@ -55,6 +55,8 @@ _TOUCH_SESSION = (
     .values(last_used_at=sa.bindparam("b_now"), idle_expires_at=sa.bindparam("b_idle"))
 )
 _INSERT_TOKEN = sa.insert(t.refresh_tokens)
+_N_TOKEN = len(t.refresh_tokens.c)
+_N_SESSION = _N_TOKEN + len(t.sessions.c)
 _REVOCATION_LOCK = 0x6A776774  # "jwgt": the advisory lock key for revocation writers
 
 
@@ -223,13 +225,11 @@ class SqlStore:
             row = conn.execute(_FIND_TOKEN, {"b_digest": digest}).first()
             if row is None:
                 return None
-            m = row._mapping
-            rt, s, u = t.refresh_tokens, t.sessions, t.users
-            return RefreshTokenLookup(
-                RefreshTokenRecord(**{c.name: m[c] for c in rt.c}),
-                SessionRecord(**{c.name: m[c] for c in s.c}),
-                _user_from(lambda name: m[u.c[name]]),
-            )
+            # Positional unpacking: the select lists the three tables' columns in order.
+            values = tuple(row)
+            token = RefreshTokenRecord(*values[:_N_TOKEN])
+            session = SessionRecord(*values[_N_TOKEN:_N_SESSION])
+            return RefreshTokenLookup(token, session, _user_from_tuple(values[_N_SESSION:]))
 
         return await self._runner.read(work)
 
@@ -390,6 +390,20 @@ def _user_from(get: Any) -> UserRecord:
         scopes=tuple(json.loads(get("scopes"))),
         created_at=get("created_at"),
         password_changed_at=get("password_changed_at"),
+    )
+
+
+def _user_from_tuple(values: tuple[Any, ...]) -> UserRecord:
+    user_id, username, password_hash, disabled, roles, scopes, created_at, changed_at = values
+    return UserRecord(
+        user_id,
+        username,
+        password_hash,
+        bool(disabled),
+        tuple(json.loads(roles)),
+        tuple(json.loads(scopes)),
+        created_at,
+        changed_at,
     )
 
 
