@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 from flask import Flask, g
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from jwtgate import Issuer, Key, KeySet
+from jwtgate import Issuer, Key, KeySet, generate_key
 from jwtgate.protect import Guard, JWKSClient, JWTAuthWSGIMiddleware, jwt_required
 
 from .conftest import AUDIENCE, ISSUER, JWKS_URL, AuthServer, Clock, make_token
@@ -172,3 +174,14 @@ def test_wsgi_with_jwks_and_feed_revocation_in_a_thread(server: AuthServer, issu
         assert json.loads(body)["error_description"] == "the token has been revoked"
     finally:
         guard.close_sync()
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(alphabet=st.characters(max_codepoint=255), max_size=300))
+def test_no_header_value_can_cause_a_500_or_a_pass_wsgi(value: str) -> None:
+    key = generate_key("HS256", kid="h")
+    guard = Guard(issuer=ISSUER, audience=AUDIENCE, keys=KeySet([key]))
+    app = JWTAuthWSGIMiddleware(plain_wsgi_app, guard=guard)
+    for header in (value, "Bearer " + value):
+        status, _, _ = run(app, authorization=header)
+        assert status in ("400 Bad Request", "401 Unauthorized")
