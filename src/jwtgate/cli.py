@@ -467,6 +467,25 @@ def token_verify(
 # -- operations ------------------------------------------------------------------------------------
 
 
+@app.command("dev-cert")
+@_handles_errors
+def dev_cert(
+    data_dir: DataDir = None,
+    name: Annotated[list[str] | None, typer.Option(help="Host name or IP (repeatable).")] = None,
+    days: Annotated[int, typer.Option(min=1, max=825, help="Validity in days.")] = 30,
+) -> None:
+    """Create a self-signed TLS certificate for local development (DATA_DIR/tls, key 0600)."""
+    from jwtgate.server.devcert import write_dev_certificate
+
+    settings = _settings(data_dir)
+    ensure_data_dir(settings)
+    names = tuple(name or ("localhost", "127.0.0.1", "::1"))
+    cert, key = write_dev_certificate(settings.data_dir / "tls", names, days=days)
+    typer.echo(f"certificate: {cert}\nprivate key: {key}")
+    typer.echo("self-signed, for development only; clients must trust it explicitly")
+    typer.echo(f"serve with: jwtgate serve --data-dir {settings.data_dir} --tls-cert {cert} --tls-key {key}")
+
+
 @app.command()
 @_handles_errors
 def migrate(data_dir: DataDir = None) -> None:

@@ -275,6 +275,25 @@ def test_migrate_creates_the_database(runner: CliRunner, data_dir: Path) -> None
     assert run(runner, "migrate", data_dir=data_dir)[0] == 0  # idempotent
 
 
+def test_dev_cert_writes_a_usable_certificate(runner: CliRunner, data_dir: Path) -> None:
+    import ssl
+
+    from cryptography import x509
+
+    code, out, _ = run(runner, "dev-cert", "--name", "localhost", "--name", "127.0.0.1", data_dir=data_dir)
+    assert code == 0
+    cert, key = data_dir / "tls" / "cert.pem", data_dir / "tls" / "key.pem"
+    assert f"--tls-cert {cert}" in out
+    assert key.stat().st_mode & 0o777 == 0o600
+    parsed = x509.load_pem_x509_certificate(cert.read_bytes())
+    names = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    settings = load_settings(data_dir=data_dir, tls_cert=cert, tls_key=key)
+    assert settings.issuer_url == "https://127.0.0.1:8000"
+
+
 def test_check_passes_on_defaults(runner: CliRunner, data_dir: Path) -> None:
     code, out, _ = run(runner, "check", data_dir=data_dir)
     assert code == 0
@@ -331,6 +350,7 @@ def test_every_command_takes_data_dir(runner: CliRunner) -> None:
         ["token", "decode"],
         ["token", "verify"],
         ["client", "add"],
+        ["dev-cert"],
     ]
     for command in commands:
         result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})

@@ -15,10 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 import jwtgate
 from jwtgate.client import JwtgateAuth
@@ -195,41 +191,10 @@ def test_first_run_creates_the_demo_user_once(data_dir: Path, server_factory: li
     assert "Created user" not in "".join(again.banner)
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 valid for a day, and its key."""
-    import datetime
-    import ipaddress
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
-
-
 def test_serve_over_tls_sends_hsts(tmp_path: Path, data_dir: Path, server_factory: list[Server]) -> None:
-    cert, key = self_signed(tmp_path)
+    made = jwtgate_cli("dev-cert", "--data-dir", str(data_dir), "--name", "127.0.0.1")
+    assert made.returncode == 0, made.stderr
+    cert, key = data_dir / "tls" / "cert.pem", data_dir / "tls" / "key.pem"
     context = ssl.create_default_context(cafile=str(cert))
     server = Server(data_dir, "--tls-cert", str(cert), "--tls-key", str(key), verify=context)
     server_factory.append(server)
