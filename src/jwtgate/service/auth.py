@@ -155,6 +155,8 @@ class AuthService:
             ),
         )
         await service._sync(now, force=True)
+        # Make the dummy hash now, so the first unknown-user login costs what every later one does.
+        await service._hasher.verify_dummy("")
         if maintenance_interval is not None:
             service._maintenance = asyncio.create_task(service._maintain(maintenance_interval))
         return service
