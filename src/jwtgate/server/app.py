@@ -21,6 +21,7 @@ from jwtgate.server.routes_account import build_account_router
 from jwtgate.server.routes_cookie import build_cookie_router
 from jwtgate.server.routes_meta import build_meta_router
 from jwtgate.server.routes_oauth import build_oauth_router
+from jwtgate.server.routes_pages import build_pages_router
 from jwtgate.server.runtime import open_service
 from jwtgate.settings import Settings
 
@@ -76,6 +77,7 @@ def create_app(
     app.include_router(build_cookie_router())
     app.include_router(build_oauth_router())
     app.include_router(build_meta_router())
+    app.include_router(build_pages_router())
 
     # Added innermost first: the request passes ErrorBoundary -> SecurityHeaders -> Metrics ->
     # CORS -> BodySizeLimit -> the router.
