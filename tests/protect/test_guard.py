@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -156,3 +157,40 @@ def test_check_grants() -> None:
         check_grants({"scope": ["read"]}, ["read"])  # scope must be a string
     with pytest.raises(InsufficientScope):
         check_grants(claims, roles=["root"])
+
+
+async def test_stale_keys_are_refreshed_in_the_background_without_blocking_requests(
+    server: AuthServer, clock: Clock, issuer: Issuer
+) -> None:
+    release = asyncio.Event()
+    fetches = 0
+
+    async def slow_jwks(request: httpx.Request) -> httpx.Response:
+        nonlocal fetches
+        fetches += 1
+        if fetches > 1:
+            await release.wait()  # the JWKS server hangs on the refresh
+        return server.handle(request)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(slow_jwks))
+    jwks = JWKSClient(JWKS_URL, http_client=client, min_refetch_interval=10, clock=clock)
+    guard = Guard(issuer=ISSUER, audience=AUDIENCE, jwks=jwks, clock=clock)
+    try:
+        token = make_token(issuer)
+        await guard.authenticate(token)
+        clock.advance(300)  # past max-age
+        for _ in range(5):  # served with the cached keys while the refresh hangs
+            assert (await guard.authenticate(token))["sub"] == "alice"
+        task = guard._refresh_task
+        assert task is not None
+        for _ in range(20):  # let the background task reach the hanging server
+            await asyncio.sleep(0)
+        assert fetches == 2  # one background refresh, not one per request
+        assert not task.done()
+        assert (await guard.authenticate(token))["sub"] == "alice"
+        release.set()
+        await task
+        assert not jwks.is_stale()
+    finally:
+        await guard.aclose()
+        await client.aclose()

@@ -11,6 +11,9 @@ revocation source. :meth:`Guard.authenticate` returns verified claims or raises:
 list claim) and raises :class:`~jwtgate.InsufficientScope` (403).
 
 A cached token is still checked for expiry and revocation on every call; a key change clears the cache.
+Once keys are known, the async path refreshes them in the background when they go stale (requests never
+wait on the JWKS server for that); only an unknown ``kid`` makes a request wait for a (rate-limited)
+refetch.
 """
 
 from __future__ import annotations
@@ -166,6 +169,7 @@ class Guard:
         )
         self._started = False
         self._start_task: asyncio.Task[None] | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
         self._thread: _LoopThread | None = None
         self._sync_start_lock = threading.Lock()
 
@@ -234,7 +238,10 @@ class Guard:
             await self.start()
         jwks = self._jwks
         if jwks is not None and jwks.is_stale():
-            self._use_keys(await jwks.refresh())
+            if jwks.keys is None:
+                self._use_keys(await jwks.refresh())
+            else:
+                self._refresh_in_background(jwks)
         try:
             claims = self._verifier.verify(token)
         except UnknownKey as err:
@@ -244,6 +251,17 @@ class Guard:
             claims = self._verifier.verify(token)
         self._check_revocation(claims)
         return claims
+
+    def _refresh_in_background(self, jwks: JWKSClient) -> None:
+        # Stale-while-revalidate: requests keep using the cached keys while one task refetches, so no
+        # request waits on the JWKS server once keys are known.
+        task = self._refresh_task
+        if task is None or task.done():
+            self._refresh_task = asyncio.get_running_loop().create_task(self._refresh_keys(jwks))
+
+    async def _refresh_keys(self, jwks: JWKSClient) -> None:
+        with contextlib.suppress(JwtgateError):  # logged by the client; cached keys stay in use
+            self._use_keys(await jwks.refresh())
 
     async def start(self) -> None:
         """Fetch the keys and start revocation syncing; idempotent, concurrent callers wait together.
@@ -264,6 +282,11 @@ class Guard:
 
     async def aclose(self) -> None:
         """Stop background work and close connections this guard opened."""
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh_task
+            self._refresh_task = None
         if self._revocations is not None:
             await self._revocations.aclose()
         if self._jwks is not None:
