@@ -176,12 +176,19 @@ class FailingRotation:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def rotate_refresh_token(self, *args: Any, **kwargs: Any) -> bool:
+    async def rotate_live_refresh_token(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._fail_or_pass("rotate_live_refresh_token", *args, **kwargs)
+
+    async def rotate_refresh_token(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._fail_or_pass("rotate_refresh_token", *args, **kwargs)
+
+    async def _fail_or_pass(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self._inner, name)
         if not self.armed:
-            return await self._inner.rotate_refresh_token(*args, **kwargs)
+            return await method(*args, **kwargs)
         self.armed = False
         if self.after_commit:
-            await self._inner.rotate_refresh_token(*args, **kwargs)  # done, but the answer is lost
+            assert await method(*args, **kwargs)  # done, but the answer is lost
         raise StorageError("injected failure")
 
 

@@ -322,3 +322,61 @@ async def test_a_closed_store_fails_cleanly(store_url: str) -> None:
     await closed.close()
     with pytest.raises(StorageError):
         await closed.get_user("u1")
+
+
+async def test_live_rotation_fast_path(store: Store) -> None:
+    await with_session(store)
+    rotated = await store.rotate_live_refresh_token(d("as1"), d("b"), T0 + 10, 50)
+    assert rotated is not None
+    assert rotated.token == RefreshTokenRecord(d("b"), "s1", d("as1"), T0 + 10, T0 + 60)
+    assert (rotated.session.last_used_at, rotated.session.idle_expires_at) == (T0 + 10, T0 + 60)
+    assert rotated.session == await store.get_session("s1")
+    assert rotated.user.id == "u1"
+    parent = await store.find_refresh_token(d("as1"))
+    assert parent is not None
+    assert parent.token.used_at == T0 + 10
+    assert await store.current_refresh_token("s1") == rotated.token
+    # the idle window never outlives the session (expires at T0 + 1000)
+    capped = await store.rotate_live_refresh_token(d("b"), d("c"), T0 + 20, 5000)
+    assert capped is not None
+    assert capped.token.expires_at == T0 + 1000
+
+
+async def test_live_rotation_refuses_without_change(store: Store) -> None:
+    await with_session(store, "s1", "u1")
+    await with_session(store, "s2", "u2")
+    await with_session(store, "s3", "u3")
+    assert await store.rotate_live_refresh_token(d("as1"), d("x1"), T0 + 1, 50) is not None
+    # used, unknown, expired token, revoked session, disabled user
+    assert await store.rotate_live_refresh_token(d("as1"), d("x2"), T0 + 2, 50) is None
+    assert await store.rotate_live_refresh_token(d("nope"), d("x3"), T0 + 2, 50) is None
+    assert await store.rotate_live_refresh_token(d("as2"), d("x4"), T0 + 100, 50) is None
+    await store.revoke_sessions(["s2"], T0 + 3, T0 + 60)
+    assert await store.rotate_live_refresh_token(d("as2"), d("x5"), T0 + 4, 50) is None
+    await store.set_disabled("u3", True)
+    assert await store.rotate_live_refresh_token(d("as3"), d("x6"), T0 + 4, 50) is None
+    for child in ("x2", "x3", "x4", "x5", "x6"):
+        assert await store.find_refresh_token(d(child)) is None
+    for parent in ("as2", "as3"):
+        found = await store.find_refresh_token(d(parent))
+        assert found is not None
+        assert found.token.used_at is None
+
+
+async def test_live_rotation_failure_changes_nothing(store: Store) -> None:
+    await with_session(store, "s1")
+    await with_session(store, "s2")
+    with pytest.raises(StorageError):
+        await store.rotate_live_refresh_token(d("as1"), d("as2"), T0 + 1, 50)  # digest taken
+    found = await store.find_refresh_token(d("as1"))
+    assert found is not None
+    assert found.token.used_at is None
+    assert found.session == session("s1")
+
+
+async def test_live_rotation_race_has_one_winner(store: Store) -> None:
+    await with_session(store)
+    results = await asyncio.gather(
+        *(store.rotate_live_refresh_token(d("as1"), d(f"c{i}"), T0 + 1, 50) for i in range(8))
+    )
+    assert sum(r is not None for r in results) == 1

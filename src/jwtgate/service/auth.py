@@ -351,6 +351,13 @@ class AuthService:
         if not opaque.looks_like_refresh_token(refresh_token):
             raise InvalidGrant
         token_digest = opaque.digest(refresh_token)
+        # Fast path, one store round trip: the token is live and unused.
+        child_token = opaque.new_refresh_token()
+        rotated = await self.store.rotate_live_refresh_token(
+            token_digest, opaque.digest(child_token), now, self.policy.refresh_idle_ttl
+        )
+        if rotated is not None:
+            return self._pair(rotated.user, rotated.session, child_token, now)
         token, session, user = await self._live_token(token_digest, now)
         if token.used_at is None:
             pair = await self._rotate(user, session, token_digest, now)

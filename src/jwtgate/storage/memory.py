@@ -173,6 +173,25 @@ class MemoryStore:
         # insertion order breaks ties between equal timestamps
         return max(reversed(unused), key=lambda t: t.created_at, default=None)
 
+    async def rotate_live_refresh_token(
+        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float
+    ) -> RefreshTokenLookup | None:
+        self._check_open()
+        parent = self._tokens.get(parent_digest)
+        if parent is None or parent.used_at is not None or now >= parent.expires_at:
+            return None
+        session = self._sessions[parent.session_id]
+        user = self._users[session.user_id]
+        if not session.is_active(now) or user.disabled:
+            return None
+        if child_digest in self._tokens:
+            raise StorageError("refresh token digest collision")
+        idle_expires_at = min(now + idle_ttl, session.expires_at)
+        child = RefreshTokenRecord(child_digest, session.id, parent_digest, now, idle_expires_at)
+        self._tokens[parent_digest] = dataclasses.replace(parent, used_at=now)
+        self._insert_token(child, session, now, idle_expires_at)
+        return RefreshTokenLookup(child, self._sessions[session.id], user)
+
     async def rotate_refresh_token(
         self, parent_digest: str, child: RefreshTokenRecord, now: float, idle_expires_at: float
     ) -> bool:

@@ -8,6 +8,7 @@ rolls both writes back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -221,17 +222,7 @@ class SqlStore:
         return await self._runner.write(work)
 
     async def find_refresh_token(self, digest: str) -> RefreshTokenLookup | None:
-        def work(conn: sa.Connection) -> RefreshTokenLookup | None:
-            row = conn.execute(_FIND_TOKEN, {"b_digest": digest}).first()
-            if row is None:
-                return None
-            # Positional unpacking: the select lists the three tables' columns in order.
-            values = tuple(row)
-            token = RefreshTokenRecord(*values[:_N_TOKEN])
-            session = SessionRecord(*values[_N_TOKEN:_N_SESSION])
-            return RefreshTokenLookup(token, session, _user_from_tuple(values[_N_SESSION:]))
-
-        return await self._runner.read(work)
+        return await self._runner.read(lambda c: _lookup(c, digest))
 
     async def current_refresh_token(self, session_id: str) -> RefreshTokenRecord | None:
         rt = t.refresh_tokens
@@ -247,6 +238,36 @@ class SqlStore:
             return None if row is None else RefreshTokenRecord(**row._asdict())
 
         return await self._runner.read(work)
+
+    async def rotate_live_refresh_token(
+        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float
+    ) -> RefreshTokenLookup | None:
+        def work(conn: sa.Connection) -> RefreshTokenLookup | None:
+            found = _lookup(conn, parent_digest)
+            if found is None:
+                return None
+            parent, session, user = found
+            if (
+                parent.used_at is not None
+                or now >= parent.expires_at
+                or not session.is_active(now)
+                or user.disabled
+            ):
+                return None
+            params = {"b_digest": parent_digest, "b_session_id": session.id, "b_now": now}
+            if conn.execute(_MARK_USED, params).rowcount != 1:
+                return None  # a concurrent refresh won (PostgreSQL re-checks after the row lock)
+            idle_expires_at = min(now + idle_ttl, session.expires_at)
+            child = RefreshTokenRecord(child_digest, session.id, parent_digest, now, idle_expires_at)
+            if not _insert_token(conn, child, now, idle_expires_at):
+                raise _Abort  # the session was revoked meanwhile: roll the UPDATE back
+            touched = dataclasses.replace(session, last_used_at=now, idle_expires_at=idle_expires_at)
+            return RefreshTokenLookup(child, touched, user)
+
+        try:
+            return await self._runner.write(work)
+        except _Abort:
+            return None
 
     async def rotate_refresh_token(
         self, parent_digest: str, child: RefreshTokenRecord, now: float, idle_expires_at: float
@@ -338,6 +359,17 @@ class SqlStore:
             ]
 
         return await self._runner.read(work)
+
+
+def _lookup(conn: sa.Connection, digest: str) -> RefreshTokenLookup | None:
+    row = conn.execute(_FIND_TOKEN, {"b_digest": digest}).first()
+    if row is None:
+        return None
+    # Positional unpacking: the select lists the three tables' columns in order.
+    values = tuple(row)
+    token = RefreshTokenRecord(*values[:_N_TOKEN])
+    session = SessionRecord(*values[_N_TOKEN:_N_SESSION])
+    return RefreshTokenLookup(token, session, _user_from_tuple(values[_N_SESSION:]))
 
 
 def _insert_token(conn: sa.Connection, token: RefreshTokenRecord, now: float, idle_expires_at: float) -> bool:
