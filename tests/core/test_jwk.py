@@ -306,3 +306,46 @@ def test_curve_that_is_not_a_string_is_a_config_error(kty: str, crv: Any) -> Non
     with pytest.raises(ConfigError):
         key_from_jwk({"kty": kty, "crv": crv, "x": "AA", "y": "AA"})
     assert len(KeySet.from_jwks({"keys": [{"kty": kty, "crv": crv}]}).skipped) == 1
+
+
+def test_rsa_private_jwk_without_crt_members(keys_by_alg: dict[str, Any]) -> None:
+    full = keys_by_alg["RS256"].to_jwk(private=True)
+    minimal = {k: v for k, v in full.items() if k not in ("p", "q", "dp", "dq", "qi")}
+    key = key_from_jwk(minimal)  # the primes are recovered from n, e, d
+    keys_by_alg["RS256"].public_key().verify(b"m", key.sign(b"m"))
+    with pytest.raises(ConfigError):
+        key_from_jwk({k: v for k, v in full.items() if k != "d"})  # CRT members without d
+
+
+@pytest.mark.parametrize(
+    "members",
+    [{"kid": ""}, {"kid": "k" * 257}, {"kid": 5}, {"use": 1}, {"key_ops": "verify"}, {"key_ops": [1]}],
+)
+def test_jwk_metadata_is_validated(members: dict[str, Any], keys_by_alg: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        key_from_jwk({**keys_by_alg["ES256"].to_jwk(), **members})
+
+
+def test_key_ops_are_exported(keys_by_alg: dict[str, Any]) -> None:
+    jwk = {**keys_by_alg["ES256"].to_jwk(), "key_ops": ["verify"]}
+    assert key_from_jwk(jwk).to_jwk()["key_ops"] == ["verify"]
+
+
+def test_ec_private_value_of_the_wrong_length(keys_by_alg: dict[str, Any]) -> None:
+    jwk = keys_by_alg["ES256"].to_jwk(private=True)
+    with pytest.raises(ConfigError):
+        key_from_jwk({**jwk, "d": b64e(b"\x00" + b64d(jwk["d"]))})
+
+
+def test_hmac_keys_have_no_pem_import() -> None:
+    with pytest.raises(ConfigError):
+        key_from_pem(b"-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n", "HS256")
+
+
+def test_typed_constructors_refuse_other_objects() -> None:
+    from jwtgate.jose import ECKey, OKPKey
+
+    with pytest.raises(ConfigError):
+        ECKey(b"not a key", "ES256")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        OKPKey(b"not a key", "EdDSA")  # type: ignore[arg-type]

@@ -492,3 +492,58 @@ def test_cache_is_safe_across_threads(key: Any, clock: FrozenClock) -> None:
     finally:
         sys.setswitchinterval(interval)
     assert errors == []
+
+
+def test_header_cache_overflow_keeps_working(clock: FrozenClock) -> None:
+    # The verifier remembers header checks for a bounded number of header segments; beyond that it
+    # starts over. Many keys (one header each) must all keep verifying, and a removed key must fail.
+    from jwtgate import generate_key
+
+    keys = [generate_key("HS256") for _ in range(80)]
+    verifier = Verifier(KeySet(keys), issuer=ISSUER, audience=AUDIENCE, clock=clock)
+    tokens = [forge(key) for key in keys]
+    for _ in range(2):
+        for token in tokens:
+            assert verifier.verify(token)["sub"] == "alice"
+    verifier.update_keys(KeySet(keys[1:]))
+    with pytest.raises(UnknownKey):
+        verifier.verify(tokens[0])
+
+
+def test_issuer_with_several_audiences(key: Any, clock: FrozenClock) -> None:
+    token = Issuer(key, issuer=ISSUER, audience=["api", "billing"], clock=clock).issue("alice")
+    assert make_verifier(key, clock).verify(token)["aud"] == ["api", "billing"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"default_ttl": 0},
+        {"default_ttl": 100, "max_ttl": 50},
+        {"issuer": ""},
+        {"audience": []},
+        {"client_id": ""},
+    ],
+)
+def test_issuer_configuration_is_validated(options: dict[str, Any], key: Any, clock: FrozenClock) -> None:
+    settings: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE, **options}
+    with pytest.raises(ConfigError):
+        Issuer(key, clock=clock, **settings)
+
+
+def test_issuer_needs_a_key() -> None:
+    with pytest.raises(ConfigError):
+        Issuer("secret", issuer=ISSUER, audience=AUDIENCE)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [0, 255, 65537, "8192"])
+def test_max_token_size_is_bounded(size: Any, key: Any, clock: FrozenClock) -> None:
+    with pytest.raises(ConfigError):
+        make_verifier(key, clock, max_token_size=size)
+
+
+def test_update_keys_needs_a_keyset(key: Any, clock: FrozenClock) -> None:
+    verifier = make_verifier(key, clock)
+    with pytest.raises(ConfigError):
+        verifier.update_keys([key])  # type: ignore[arg-type]
+    assert key.kid in verifier.keys
