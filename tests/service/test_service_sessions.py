@@ -184,3 +184,13 @@ async def test_registration_and_users(service: AuthService) -> None:
         await service.get_user("nope")
     assert [u.username for u in await service.list_users()] == ["alice", "bob", "carol"]
     assert await service.count_users() == 3
+
+
+@pytest.mark.parametrize("bad", [None, "", 5, "x" * 65])
+async def test_user_wide_calls_need_a_real_user_id(service: AuthService, bad: object) -> None:
+    pair = await service.login("alice", "correct horse")
+    with pytest.raises(InvalidRequest):
+        await service.logout_all(bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequest):
+        await service.list_sessions(bad)  # type: ignore[arg-type]
+    await service.authenticate(pair.access_token)  # nobody was logged out

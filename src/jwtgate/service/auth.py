@@ -450,12 +450,16 @@ class AuthService:
         return await self._revoke_user(user_id, "logout_all")
 
     async def _revoke_user(self, user_id: str, reason: str, *, keep: str | None = None) -> int:
+        # A None user id would select every session of every user: refuse anything but an id.
+        _check_user_id(user_id)
         now = self._clock()
         sessions = await self.store.list_sessions(user_id=user_id)
         ids = [s.id for s in sessions if s.revoked_at is None and s.id != keep]
         return await self._revoke(ids, now, reason, user_id=user_id)
 
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
+        """Active sessions of ``user_id``, newest first."""
+        _check_user_id(user_id)
         now = self._clock()
         return [SessionInfo.of(s) for s in await self.store.list_sessions(user_id=user_id, active_at=now)]
 
@@ -695,3 +699,8 @@ class AuthService:
             ],
             "cursor": page[-1].cursor if page else after,
         }
+
+
+def _check_user_id(user_id: object) -> None:
+    if not isinstance(user_id, str) or not 0 < len(user_id) <= 64:
+        raise InvalidRequest("a user id is required")
