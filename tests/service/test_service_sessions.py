@@ -194,3 +194,11 @@ async def test_user_wide_calls_need_a_real_user_id(service: AuthService, bad: ob
     with pytest.raises(InvalidRequest):
         await service.list_sessions(bad)  # type: ignore[arg-type]
     await service.authenticate(pair.access_token)  # nobody was logged out
+
+
+async def test_roles_and_scopes_as_strings_and_odd_flags(service: AuthService) -> None:
+    erin = await service.add_user("erin", "erin password", roles="admin ops", scopes="read")
+    assert (erin.roles, erin.scopes) == (("admin", "ops"), ("read",))
+    with pytest.raises(InvalidRequest):
+        await service.set_user_disabled("erin", "false")  # type: ignore[arg-type]
+    assert not (await service.get_user(erin.id)).disabled

@@ -491,8 +491,9 @@ class AuthService:
         """Create a user. InvalidRequest on a bad name/password/role/scope, Conflict if taken."""
         name = normalize_username(username)
         check_new_password(password)
-        role_list = parse_scope(list(roles))
-        scope_list = parse_scope(list(scopes))
+        # A plain string is a space-separated list, never a sequence of letters.
+        role_list = parse_scope(roles if isinstance(roles, str) else list(roles))
+        scope_list = parse_scope(scopes if isinstance(scopes, str) else list(scopes))
         now = self._clock()
         user = UserRecord(
             id=opaque.new_id(),
@@ -536,8 +537,10 @@ class AuthService:
 
     async def set_user_disabled(self, username: str, disabled: bool) -> UserInfo:
         """Disable (revoking every session) or enable a user."""
+        if type(disabled) is not bool:
+            raise InvalidRequest("disabled must be true or false")
         user = await self._user_by_name(username)
-        await self.store.set_disabled(user.id, bool(disabled))
+        await self.store.set_disabled(user.id, disabled)
         now = self._clock()
         await self.store.add_audit_event(
             "user_disabled" if disabled else "user_enabled", now, user_id=user.id
