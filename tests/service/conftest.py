@@ -1,4 +1,5 @@
-"""Service fixtures: a frozen clock, cheap argon2 parameters, and the service over memory and SQLite."""
+"""Service fixtures: a frozen clock, cheap argon2 parameters, and the service over memory, SQLite and
+PostgreSQL (when it runs on 127.0.0.1:5432; see tests/storage/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from jwtgate.service import Argon2Hasher, AuthService, MemoryKeyStore
 from jwtgate.service.keyring import KeyStore
 from jwtgate.service.ports import Store
 from jwtgate.storage import open_store
+from jwtgate.storage.sql import SqlStore
+
+# The PostgreSQL database of this run (created once, dropped at the end) comes from the storage suite.
+from storage.conftest import _empty_tables, postgres_url  # noqa: F401
 
 from ._support import FrozenClock, OpenService, cheap_hasher, make_policy
 
@@ -20,11 +25,14 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "memory":
         return "memory://"
-    return f"sqlite+aiosqlite:///{tmp_path / 'jwtgate.db'}"
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'jwtgate.db'}"
+    url: str = request.getfixturevalue("postgres_url")  # outside the event loop: it runs asyncio.run
+    return url
 
 
 @pytest.fixture
@@ -33,6 +41,10 @@ async def open_service(store_url: str, clock: FrozenClock) -> AsyncIterator[Open
     opened: list[AuthService] = []
     shared_keys = MemoryKeyStore()
     shared_memory = await open_store("memory://")  # services "in other processes" share it
+    if store_url.startswith("postgresql"):
+        cleaner = SqlStore.from_url(store_url)
+        await _empty_tables(cleaner)  # one database serves the whole run
+        await cleaner.close()
 
     async def factory(
         *,
