@@ -136,6 +136,7 @@ async def test_revocation_feed_pages_by_cursor(service: AuthService) -> None:
     assert [r["value"] for r in second["revocations"] + third["revocations"]] == sids[2:]
     empty = await service.revocations(after=third["cursor"])
     assert empty == {"revocations": [], "cursor": third["cursor"]}
-    for after, limit in [(-1, 10), (0, 0), (0, 1001), ("1", 10), (True, 10), (0, 2.5)]:
+    assert (await service.revocations(after=2**63 - 1))["revocations"] == []
+    for after, limit in [(-1, 10), (0, 0), (0, 1001), ("1", 10), (True, 10), (0, 2.5), (2**63, 1)]:
         with pytest.raises(InvalidRequest):
             await service.revocations(after=after, limit=limit)  # type: ignore[arg-type]

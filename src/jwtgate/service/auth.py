@@ -61,6 +61,7 @@ logger = logging.getLogger("jwtgate.service")
 Clock = Callable[[], float]
 _GRACE_ATTEMPTS = 3
 _VERIFY_CACHE = 4096
+_MAX_CURSOR = 2**63 - 1  # a signed 64-bit column
 
 
 class AuthService:
@@ -685,8 +686,8 @@ class AuthService:
     async def revocations(self, after: int = 0, limit: int = 1000) -> dict[str, Any]:
         """A page of the live denylist for guards: entries with ``cursor > after``, oldest first.
         ``cursor`` in the answer is what to pass as ``after`` next time."""
-        if type(after) is not int or after < 0:
-            raise InvalidRequest("after must be a non-negative integer")
+        if type(after) is not int or not 0 <= after <= _MAX_CURSOR:
+            raise InvalidRequest("after must be an integer from 0 to 2**63-1")
         if type(limit) is not int or not 1 <= limit <= 1000:
             raise InvalidRequest("limit must be an integer from 1 to 1000")
         page = await self.store.revocations(after=after, limit=limit, now=self._clock())
