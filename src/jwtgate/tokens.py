@@ -209,7 +209,8 @@ class Verifier:
         self._keys = keys
         self._headers: dict[str, Key] = {}
         self._cache_size = cache_size
-        self._cache: dict[str, dict[str, Any]] = {}
+        # token -> (claims, names of the claims holding a list or object, copied on every hit)
+        self._cache: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
 
     @property
     def keys(self) -> KeySet:
@@ -232,8 +233,9 @@ class Verifier:
         current = self._clock() if now is None else now
         cached = self._cache.get(token) if self._cache_size else None
         if cached is not None:
-            self._check_times(cached, current)
-            return dict(cached)
+            claims, containers = cached
+            self._check_times(claims, current)
+            return _copy_claims(claims, containers)
         if match_compact(token) is None:
             raise MalformedToken("not a compact JWS")
         head, payload, signature = token.split(".")
@@ -251,8 +253,9 @@ class Verifier:
                 # KeyError here would also have carried the token into the error message.
                 with contextlib.suppress(KeyError, RuntimeError, StopIteration):
                     del self._cache[next(iter(self._cache))]
-            self._cache[token] = claims
-            return dict(claims)
+            containers = tuple(name for name, value in claims.items() if type(value) in (list, dict))
+            self._cache[token] = (claims, containers)
+            return _copy_claims(claims, containers)
         return claims
 
     def _key_for_header(self, segment: str) -> Key:
@@ -301,6 +304,24 @@ class Verifier:
         iat = _numeric_date(claims, "iat")
         if iat is not None and now + leeway < iat:
             raise NotYetValid("the token was issued in the future")
+
+
+def _copy_claims(claims: dict[str, Any], containers: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of cached claims the caller may change freely: lists and objects inside are copied too,
+    so one request's edits (roles, aud, cnf) never reach the entry the next request gets."""
+    copy = dict(claims)
+    for name in containers:
+        copy[name] = _copy_json(copy[name])
+    return copy
+
+
+def _copy_json(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {name: _copy_json(item) for name, item in value.items()}
+    if kind is list:
+        return [_copy_json(item) for item in value]
+    return value
 
 
 def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
