@@ -547,3 +547,20 @@ def test_update_keys_needs_a_keyset(key: Any, clock: FrozenClock) -> None:
     with pytest.raises(ConfigError):
         verifier.update_keys([key])  # type: ignore[arg-type]
     assert key.kid in verifier.keys
+
+
+def test_cache_isolates_nested_claims(key: Any, clock: FrozenClock) -> None:
+    # The guard shares one cached entry across requests carrying the same token. A handler that edits a
+    # list or object inside its claims (roles, aud, cnf) must not change what the next request sees.
+    verifier = make_verifier(key, clock, cache_size=8)
+    token = forge(key, claims={"aud": ["api"], "roles": ["reader"], "cnf": {"jkt": "x"}, "deep": [[1]]})
+    for _ in range(3):  # the first call (miss), then hits
+        claims = verifier.verify(token)
+        assert claims["roles"] == ["reader"]
+        assert claims["aud"] == ["api"]
+        assert claims["cnf"] == {"jkt": "x"}
+        assert claims["deep"] == [[1]]
+        claims["roles"].append("admin")
+        claims["aud"].append("evil")
+        claims["cnf"]["jkt"] = "y"
+        claims["deep"][0].append(2)
