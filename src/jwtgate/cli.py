@@ -168,6 +168,8 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if settings.log_level != "debug":
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter on every start
     for finding in insecure_findings(settings):
         typer.echo(f"warning: {finding}", err=True)
     demo_password = _run(settings, _first_run)
