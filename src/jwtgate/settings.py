@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    login_max_failures_account: int = Field(5, ge=1, le=1000)
+    login_max_failures_ip: int = Field(50, ge=1, le=100_000)
+    login_failure_window: Seconds = Field(900, ge=1, le=86_400)
 
     @classmethod
     def settings_customise_sources(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from jwtgate.service import AuthService
 
@@ -76,6 +77,15 @@ async def test_repeated_failures_are_rate_limited_with_retry_after(
     assert statuses[-1] == 429
     assert_error_shape(response, 429, "rate_limited")
     assert int(response.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_max_failures_account": 2}])
+async def test_login_limits_come_from_the_settings(client: httpx.AsyncClient, alice: Any) -> None:
+    for _ in range(2):
+        wrong = await client.post("/api/login", json={"username": "alice", "password": "bad-guess"})
+        assert wrong.status_code == 401
+    limited = await client.post("/api/login", json={"username": "alice", "password": "bad-guess"})
+    assert_error_shape(limited, 429, "rate_limited")
 
 
 async def test_refresh_rotates_the_pair(client: httpx.AsyncClient, alice: Any) -> None:

@@ -28,6 +28,9 @@ def service_policy(settings: Settings) -> ServicePolicy:
         leeway=settings.leeway,
         client_id=settings.client_id,
         registration_open=settings.registration == "open",
+        login_max_failures_account=settings.login_max_failures_account,
+        login_max_failures_ip=settings.login_max_failures_ip,
+        login_failure_window=settings.login_failure_window,
     )
 
 
