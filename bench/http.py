@@ -249,7 +249,7 @@ def wrk(
     total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
-    p99 = re.search(r"99%\s+(\S+)", output)
+    p99 = re.search(r"^\s*99%\s+(\S+)", output, re.MULTILINE)
     return {
         "rps": rps,
         "requests": total,
@@ -296,7 +296,11 @@ def run(
                     f"{result['rps_per_cpu']:>7.0f} req/s per server CPU-second, p99 {result['p99']}",
                     flush=True,
                 )
-    return {name: _median(runs) for name, runs in samples.items()}
+    medians = {name: _median(runs) for name, runs in samples.items()}
+    # Variants of one round ran seconds apart: their ratio is less exposed to load that comes and goes.
+    for name, result in medians.items():
+        result["per_round"] = samples[name]
+    return medians
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -306,6 +310,7 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "rps": sorted(r["rps"] for r in runs)[middle],
         "rps_per_cpu": sorted(r["rps_per_cpu"] for r in runs)[middle],
         "non_2xx": sum(r["non_2xx"] for r in runs),
+        "socket_errors": " ".join(r["socket_errors"] for r in runs if r["socket_errors"]),
     }
 
 
@@ -320,12 +325,22 @@ def report(results: dict[str, dict[str, Any]]) -> None:
         ("per-request token / open", "per-request token", "open", 0.8),
         ("protected / tutorial", "protected", "tutorial", 2.5),
     ]
-    print(f"{'ratio':>26}  {'wall':>6}  {'per CPU-s':>9}  target")
+    print(f"{'ratio':>26}  {'wall':>6}  {'per CPU-s':>9}  {'per round':>9}  target")
     for label, numerator, denominator, target in targets:
         wall = results[numerator]["rps"] / results[denominator]["rps"]
         cpu = results[numerator]["rps_per_cpu"] / results[denominator]["rps_per_cpu"]
-        verdict = "meets" if cpu >= target else "BELOW"
-        print(f"{label:>26}  {wall:5.2f}x  {cpu:8.2f}x  >= {target}x ({verdict}, per CPU-s)")
+        rounds = sorted(
+            top["rps_per_cpu"] / bottom["rps_per_cpu"]
+            for top, bottom in zip(
+                results[numerator]["per_round"], results[denominator]["per_round"], strict=True
+            )
+        )
+        per_round = rounds[len(rounds) // 2]
+        verdict = "meets" if per_round >= target else "BELOW"
+        print(
+            f"{label:>26}  {wall:5.2f}x  {cpu:8.2f}x  {per_round:8.2f}x  >= {target}x "
+            f"({verdict}; median of per-round CPU-s ratios)"
+        )
     for name, result in results.items():
         if result["non_2xx"] or result["socket_errors"]:
             print(f"INVALID {name}: non-2xx={result['non_2xx']} {result['socket_errors']}")

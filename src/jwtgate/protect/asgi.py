@@ -103,8 +103,6 @@ class JWTAuthMiddleware:
             return
         scope["auth"] = claims
         scope["user"] = TokenUser(claims)
-        # A separate key that only this middleware writes: require() trusts it, not any "auth" value.
-        scope["jwtgate.claims"] = claims
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, answer: Rejection) -> None:

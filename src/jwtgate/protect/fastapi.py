@@ -81,7 +81,9 @@ def require(
         request: Request,
         _declared: Annotated[Any, Security(scheme, scopes=list(wanted_scopes))],
     ) -> TokenUser:
-        verified: dict[str, Any] | None = request.scope.get("jwtgate.claims")
+        # Only JWTAuthMiddleware puts a TokenUser in the scope, and only after verifying the token.
+        user = request.scope.get("user")
+        verified = user.claims if type(user) is TokenUser else None
         active: Guard | None = None
         if verified is None:
             found = guard or request.scope.get("jwtgate.guard")
