@@ -65,8 +65,8 @@ class Rejected(Exception):
 
 # -- the floor -------------------------------------------------------------------------------------
 
-_TO_STANDARD = str.maketrans("-_", "+/")
-_PADDING = ("", "", "==", "=")
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_PADDING = (b"", b"", b"==", b"=")
 
 
 #: Three non-empty base64url segments: one regex over the whole token is the cheapest alphabet check.
@@ -77,7 +77,7 @@ def strict_b64decode(segment: str) -> bytes:
     """Decode a segment whose alphabet the caller checked; binascii's strict mode rejects the rest."""
     try:
         return binascii.a2b_base64(
-            segment.translate(_TO_STANDARD) + _PADDING[len(segment) & 3], strict_mode=True
+            segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[len(segment) & 3], strict_mode=True
         )
     except binascii.Error as err:
         raise Rejected("bad base64url") from err
