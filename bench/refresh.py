@@ -45,7 +45,7 @@ async def run(seconds: float, alg: str, database: str) -> dict[str, object]:
                 done += 20
             elapsed = time.perf_counter() - started
             # The signing floor, measured in the same run: what a refresh costs with no storage at all.
-            issuer = service._issuer
+            issuer = service._authority.issuer
             signed = 0
             sign_started = time.perf_counter()
             while time.perf_counter() < sign_started + min(seconds, 2.0):

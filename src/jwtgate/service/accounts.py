@@ -1,0 +1,161 @@
+"""Accounts: users, their passwords and the checks around them (rate limits, dummy hash, rehash).
+
+:meth:`Accounts.check_login` answers InvalidCredentials alike, after one argon2 verification, for a wrong
+password, an unknown user (a dummy hash is verified) and a disabled user; RateLimited once the account or
+the client IP failed too often. Revoking sessions on disable or password change is the caller's part.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from jwtgate.errors import InvalidCredentials, NotFound, RateLimited
+from jwtgate.service import opaque
+from jwtgate.service.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
+from jwtgate.service.ports import Store
+from jwtgate.service.ratelimit import RateLimiter
+from jwtgate.service.records import UserRecord
+from jwtgate.service.types import UserInfo
+from jwtgate.service.validation import (
+    InvalidRequest,
+    check_new_password,
+    clean_text,
+    normalize_username,
+    parse_scope,
+)
+
+__all__ = ["Accounts"]
+
+
+class Accounts:
+    def __init__(
+        self,
+        store: Store,
+        hasher: PasswordHasher,
+        clock: Callable[[], float],
+        *,
+        account_limiter: RateLimiter,
+        ip_limiter: RateLimiter,
+    ) -> None:
+        self._store = store
+        self._hasher = hasher
+        self._clock = clock
+        self._account_limiter = account_limiter
+        self._ip_limiter = ip_limiter
+
+    async def warm_up(self) -> None:
+        """Make the dummy hash now, so the first unknown-user login costs what every later one does."""
+        await self._hasher.verify_dummy("")
+
+    async def check_login(self, username: object, password: object, ip: object, now: float) -> UserRecord:
+        """The user these credentials belong to; InvalidCredentials or RateLimited otherwise."""
+        try:
+            name: str | None = normalize_username(username)
+        except InvalidRequest:
+            name = None
+        account_key = f"user:{name or '?'}"
+        ip_key = f"ip:{clean_text(ip, 64) or '?'}"
+        wait = max(
+            await self._account_limiter.retry_after(account_key, now),
+            await self._ip_limiter.retry_after(ip_key, now),
+        )
+        if wait > 0:
+            raise RateLimited(retry_after=max(1, math.ceil(wait)))
+        user = await self._check_password(name, password)
+        if user is None or user.disabled:
+            await self._account_limiter.failure(account_key, now)
+            await self._ip_limiter.failure(ip_key, now)
+            raise InvalidCredentials
+        await self._account_limiter.reset(account_key)
+        assert isinstance(password, str)  # _check_password accepted it
+        if self._hasher.needs_rehash(user.password_hash):
+            # Parameters changed since this hash was made; keep password_changed_at as it was.
+            new_hash = await self._hasher.hash(password)
+            await self._store.set_password_hash(user.id, new_hash, user.password_changed_at)
+        return user
+
+    async def check_current_password(self, user_id: object, password: object, now: float) -> UserRecord:
+        """For a password change: the user when ``password`` is theirs (rate limited like a login)."""
+        record = await self._store.get_user(user_id) if isinstance(user_id, str) else None
+        if record is None:
+            raise NotFound("no such user")
+        key = f"user:{record.username}"
+        wait = await self._account_limiter.retry_after(key, now)
+        if wait > 0:
+            raise RateLimited(retry_after=max(1, math.ceil(wait)))
+        if await self._check_password(record.username, password) is None:
+            await self._account_limiter.failure(key, now)
+            raise InvalidCredentials
+        return record
+
+    async def _check_password(self, name: str | None, password: object) -> UserRecord | None:
+        """The user when ``password`` is theirs, else None, always after one argon2 verification."""
+        usable = isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD_LENGTH
+        candidate = password if usable and isinstance(password, str) else ""
+        user = await self._store.get_user_by_name(name) if name is not None else None
+        if user is None:
+            await self._hasher.verify_dummy(candidate)
+            return None
+        ok = await self._hasher.verify(user.password_hash, candidate)
+        return user if ok and usable else None
+
+    async def create(
+        self, username: str, password: str, *, roles: Sequence[str], scopes: Sequence[str]
+    ) -> UserInfo:
+        """InvalidRequest on a bad name/password/role/scope, Conflict if the name is taken."""
+        name = normalize_username(username)
+        check_new_password(password)
+        # A plain string is a space-separated list, never a sequence of letters.
+        role_list = parse_scope(roles if isinstance(roles, str) else list(roles))
+        scope_list = parse_scope(scopes if isinstance(scopes, str) else list(scopes))
+        now = self._clock()
+        user = UserRecord(
+            id=opaque.new_id(),
+            username=name,
+            password_hash=await self._hasher.hash(password),
+            disabled=False,
+            roles=role_list,
+            scopes=scope_list,
+            created_at=now,
+            password_changed_at=now,
+        )
+        await self._store.create_user(user)
+        await self._store.add_audit_event("user_added", now, user_id=user.id)
+        return UserInfo.of(user)
+
+    async def get(self, user_id: object) -> UserInfo:
+        user = await self._store.get_user(user_id) if isinstance(user_id, str) else None
+        if user is None:
+            raise NotFound("no such user")
+        return UserInfo.of(user)
+
+    async def by_name(self, username: object) -> UserRecord:
+        try:
+            name = normalize_username(username)
+        except InvalidRequest as err:
+            raise NotFound("no such user") from err
+        user = await self._store.get_user_by_name(name)
+        if user is None:
+            raise NotFound("no such user")
+        return user
+
+    async def list(self) -> list[UserInfo]:
+        return [UserInfo.of(u) for u in await self._store.list_users()]
+
+    async def count(self) -> int:
+        return await self._store.count_users()
+
+    async def set_disabled(self, user: UserRecord, disabled: object) -> None:
+        if type(disabled) is not bool:
+            raise InvalidRequest("disabled must be true or false")
+        await self._store.set_disabled(user.id, disabled)
+        kind = "user_disabled" if disabled else "user_enabled"
+        await self._store.add_audit_event(kind, self._clock(), user_id=user.id)
+
+    async def set_password(self, user: UserRecord, password: object, kind: str) -> None:
+        """Hash and store a new password (InvalidRequest if unacceptable); audited as ``kind``."""
+        new_password = check_new_password(password)
+        now = self._clock()
+        await self._store.set_password_hash(user.id, await self._hasher.hash(new_password), now)
+        await self._store.add_audit_event(kind, now, user_id=user.id)

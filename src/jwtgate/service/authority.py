@@ -1,0 +1,132 @@
+"""TokenAuthority: signs and checks access tokens (key ring + issuer + verifier + denylist mirror).
+
+It keeps everything a request needs in memory. :meth:`TokenAuthority.sync` pulls what other processes
+changed (revocations by cursor, key rotations) at most every ``revocation_sync_interval`` /
+``key_check_interval`` seconds, and rebuilds the verifier when a retired key passes its end of life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from typing import Any
+
+from jwtgate.errors import RevokedToken
+from jwtgate.jose.jwks import KeySet
+from jwtgate.service.denylist import Denylist
+from jwtgate.service.keyring import KeyInfo, KeyRing
+from jwtgate.service.policy import ServicePolicy
+from jwtgate.service.ports import RevocationStore
+from jwtgate.service.records import Revocation
+from jwtgate.tokens import RFC9068_REQUIRED, Issuer, Verifier
+
+__all__ = ["TokenAuthority"]
+
+_VERIFY_CACHE = 4096
+
+
+class TokenAuthority:
+    def __init__(
+        self,
+        ring: KeyRing,
+        policy: ServicePolicy,
+        revocations: RevocationStore,
+        clock: Callable[[], float],
+    ) -> None:
+        self._ring = ring
+        self._policy = policy
+        self._revocations = revocations
+        self._clock = clock
+        self._denylist = Denylist()
+        self._synced_at = float("-inf")
+        self._keys_checked_at = float("-inf")
+        self._keys_valid_until = math.inf
+        self._lock = asyncio.Lock()
+        self.issuer: Issuer
+        self._verifier: Verifier | None = None
+        self._install(clock())
+
+    def _install(self, now: float) -> None:
+        policy = self._policy
+        self.issuer = Issuer(
+            self._ring.active_key,
+            issuer=policy.issuer,
+            audience=policy.audience,
+            client_id=policy.client_id,
+            default_ttl=policy.access_ttl,
+            max_ttl=max(policy.access_ttl, 86400),
+            clock=self._clock,
+        )
+        keys = self._ring.verification_keys(now)
+        if self._verifier is not None:
+            self._verifier.update_keys(keys)
+        else:
+            self._verifier = Verifier(
+                keys,
+                issuer=policy.issuer,
+                audience=policy.audience,
+                leeway=policy.leeway,
+                clock=self._clock,
+                require=(*RFC9068_REQUIRED, "sid"),
+                cache_size=_VERIFY_CACHE,
+            )
+        retiring = [i.retire_after for i in self._ring.infos() if i.retire_after is not None]
+        self._keys_valid_until = min((t for t in retiring if t > now), default=math.inf)
+
+    @property
+    def verifier(self) -> Verifier:
+        assert self._verifier is not None  # set by _install in __init__
+        return self._verifier
+
+    async def sync(self, now: float, *, force: bool = False) -> None:
+        """Pull other processes' revocations and key rotations, at most every interval."""
+        policy = self._policy
+        due_revocations = force or now - self._synced_at >= policy.revocation_sync_interval
+        due_keys = force or now - self._keys_checked_at >= policy.key_check_interval
+        if not (due_revocations or due_keys or now >= self._keys_valid_until):
+            return
+        async with self._lock:
+            if due_revocations and (force or now - self._synced_at >= policy.revocation_sync_interval):
+                self._synced_at = now
+                await self._denylist.sync(self._revocations, now)
+                self._denylist.prune(now)
+            changed = False
+            if due_keys and (force or now - self._keys_checked_at >= policy.key_check_interval):
+                self._keys_checked_at = now
+                changed = await self._ring.refresh()
+            if changed or now >= self._keys_valid_until:
+                self._install(now)
+
+    async def authenticate(self, access_token: str, now: float) -> dict[str, Any]:
+        """The claims of a valid, unrevoked access token; a TokenError otherwise."""
+        await self.sync(now)
+        claims = self.verifier.verify(access_token, now=now)
+        if self._denylist.is_revoked(claims.get("sid"), claims.get("jti"), now):
+            raise RevokedToken
+        return claims
+
+    def deny(self, entry: Revocation) -> None:
+        """Reject tokens covered by ``entry`` at once in this process (it is stored already)."""
+        self._denylist.add(entry)
+
+    def jwks(self, now: float) -> dict[str, Any]:
+        return self._ring.jwks(now)
+
+    @property
+    def verification_keys(self) -> KeySet:
+        return self.verifier.keys
+
+    def key_infos(self) -> list[KeyInfo]:
+        return self._ring.infos()
+
+    async def rotate(self, now: float) -> KeyInfo:
+        info = await self._ring.rotate(now)
+        self._install(now)
+        return info
+
+    async def prune(self, now: float) -> dict[str, int]:
+        """Drop expired keys and mirror entries."""
+        keys = await self._ring.prune(now)
+        self._install(now)
+        return {"keys": keys, "denylist_mirror": self._denylist.prune(now)}

@@ -1,0 +1,183 @@
+"""Sessions and refresh-token rotation.
+
+- :meth:`Sessions.refresh` rotates on every use. Its fast path is one store call (lookup, conditional
+  UPDATE ``used_at IS NULL``, child INSERT, session touch: one transaction). A used token presented again
+  within ``reuse_grace`` seconds of its use gets a fresh pair, rotated from the session's current token
+  (so two branches never live side by side); later it is a reuse: the session is revoked and audited.
+- :meth:`Sessions.revoke` kills the sessions' refresh tokens and denylists their ``sid`` for
+  ``access_ttl + leeway`` (the life of the newest access token they may have), in the store and at once
+  in this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from jwtgate.errors import InvalidGrant
+from jwtgate.service import opaque
+from jwtgate.service.authority import TokenAuthority
+from jwtgate.service.policy import ServicePolicy
+from jwtgate.service.ports import Store
+from jwtgate.service.records import RefreshTokenRecord, SessionRecord, UserRecord
+from jwtgate.service.types import TokenPair
+from jwtgate.service.validation import InvalidRequest, clean_text
+
+__all__ = ["Sessions"]
+
+_GRACE_ATTEMPTS = 3
+
+
+class Sessions:
+    def __init__(
+        self,
+        store: Store,
+        policy: ServicePolicy,
+        authority: TokenAuthority,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._authority = authority
+        self._clock = clock
+
+    async def start(
+        self, user: UserRecord, scope: str, user_agent: object, ip: object, now: float
+    ) -> TokenPair:
+        """A new session with its first refresh token, and the first pair."""
+        policy = self._policy
+        expires_at = now + policy.session_absolute_ttl
+        session = SessionRecord(
+            id=opaque.new_id(),
+            user_id=user.id,
+            created_at=now,
+            last_used_at=now,
+            idle_expires_at=min(now + policy.refresh_idle_ttl, expires_at),
+            expires_at=expires_at,
+            scope=scope,
+            user_agent=clean_text(user_agent, 512),
+            ip=clean_text(ip, 64),
+        )
+        refresh_token = opaque.new_refresh_token()
+        record = RefreshTokenRecord(
+            opaque.digest(refresh_token), session.id, None, now, session.idle_expires_at
+        )
+        await self._store.create_session(session, record)
+        return self._pair(user, session, refresh_token, now)
+
+    def _pair(self, user: UserRecord, session: SessionRecord, refresh_token: str, now: float) -> TokenPair:
+        # The session's scope, narrowed to what the user may still have.
+        scope = " ".join(s for s in (session.scope or "").split() if s in user.scopes)
+        minted = self._authority.issuer.mint(
+            user.id,
+            ttl=self._policy.access_ttl,
+            scope=scope or None,
+            session_id=session.id,
+            claims={"username": user.username, "roles": list(user.roles)},
+            now=now,
+        )
+        return TokenPair(
+            access_token=minted.token,
+            refresh_token=refresh_token,
+            expires_in=self._policy.access_ttl,
+            session_id=session.id,
+            scope=scope or None,
+        )
+
+    async def refresh(self, refresh_token: object, ip: object, now: float) -> TokenPair:
+        """Rotate ``refresh_token``. InvalidGrant when unknown, expired, revoked or reused."""
+        if not isinstance(refresh_token, str) or not opaque.looks_like_refresh_token(refresh_token):
+            raise InvalidGrant
+        token_digest = opaque.digest(refresh_token)
+        child_token = opaque.new_refresh_token()
+        rotated = await self._store.rotate_live_refresh_token(
+            token_digest, opaque.digest(child_token), now, self._policy.refresh_idle_ttl
+        )
+        if rotated is not None:
+            return self._pair(rotated.user, rotated.session, child_token, now)
+        token, session, user = await self.live_token(token_digest, now)
+        if token.used_at is None:
+            pair = await self._rotate(user, session, token_digest, now)
+            if pair is not None:
+                return pair
+            # Lost a race: another refresh used it first (or the session died). Look again.
+            token, session, user = await self.live_token(token_digest, now)
+            if token.used_at is None:
+                raise InvalidGrant
+        assert token.used_at is not None
+        if now - token.used_at <= self._policy.reuse_grace:
+            return await self._grace(user, session, now)
+        await self.revoke([session.id], now, "refresh_token_reuse", user_id=user.id)
+        await self._store.add_audit_event(
+            "refresh_token_reuse",
+            now,
+            user_id=user.id,
+            session_id=session.id,
+            detail={"used_at": token.used_at, "ip": clean_text(ip, 64)},
+        )
+        raise InvalidGrant("refresh token reuse detected: the session is revoked")
+
+    async def live_token(
+        self, token_digest: str, now: float
+    ) -> tuple[RefreshTokenRecord, SessionRecord, UserRecord]:
+        """The token, its session and user, when the session is active and the token unexpired."""
+        found = await self._store.find_refresh_token(token_digest)
+        if found is None:
+            raise InvalidGrant
+        token, session, user = found
+        if not session.is_active(now) or now >= token.expires_at or user.disabled:
+            raise InvalidGrant
+        return token, session, user
+
+    async def _rotate(
+        self, user: UserRecord, session: SessionRecord, parent_digest: str, now: float
+    ) -> TokenPair | None:
+        child_token = opaque.new_refresh_token()
+        idle_expires_at = min(now + self._policy.refresh_idle_ttl, session.expires_at)
+        child = RefreshTokenRecord(
+            opaque.digest(child_token), session.id, parent_digest, now, idle_expires_at
+        )
+        if not await self._store.rotate_refresh_token(parent_digest, child, now, idle_expires_at):
+            return None
+        return self._pair(user, session, child_token, now)
+
+    async def _grace(self, user: UserRecord, session: SessionRecord, now: float) -> TokenPair:
+        """Within the grace window: rotate from the session's current token."""
+        for _ in range(_GRACE_ATTEMPTS):
+            current = await self._store.current_refresh_token(session.id)
+            if current is None or now >= current.expires_at:
+                break
+            pair = await self._rotate(user, session, current.digest, now)
+            if pair is not None:
+                return pair
+        raise InvalidGrant
+
+    async def revoke(
+        self, session_ids: Sequence[str], now: float, reason: str, *, user_id: str | None
+    ) -> int:
+        """Revoke the live ones among ``session_ids``; returns how many; audited with ``reason``."""
+        entries = await self._store.revoke_sessions(session_ids, now, now + self._policy.deny_ttl)
+        for entry in entries:
+            self._authority.deny(entry)
+        if entries:
+            await self._store.add_audit_event(
+                "sessions_revoked",
+                now,
+                user_id=user_id,
+                session_id=entries[0].value if len(entries) == 1 else None,
+                detail={"reason": reason, "count": len(entries)},
+            )
+        return len(entries)
+
+    async def revoke_user(self, user_id: object, reason: str, *, keep: object = None) -> int:
+        """Revoke every session of ``user_id`` except ``keep``."""
+        checked = check_user_id(user_id)
+        sessions = await self._store.list_sessions(user_id=checked)
+        ids = [s.id for s in sessions if s.revoked_at is None and s.id != keep]
+        return await self.revoke(ids, self._clock(), reason, user_id=checked)
+
+
+def check_user_id(user_id: object) -> str:
+    # A None user id would select every session of every user: refuse anything but an id.
+    if not isinstance(user_id, str) or not 0 < len(user_id) <= 64:
+        raise InvalidRequest("a user id is required")
+    return user_id
