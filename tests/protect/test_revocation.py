@@ -294,6 +294,62 @@ async def test_redis_down_fails_closed(clock: Clock) -> None:
         await source.aclose()
 
 
+@pytest.mark.redis
+async def test_redis_backfills_from_the_feed_on_subscribe(
+    redis_client: Any, server: AuthServer, clock: Clock
+) -> None:
+    server.revoke("sid", "revoked-before-start", clock.now + 600)
+    backfill = feed(server, clock)
+    source = RedisRevocations(channel=f"jwtgate-test-{uuid.uuid4().hex}", backfill=backfill, clock=clock)
+    try:
+        await source.start()
+        source.check_fresh()
+        assert source.denylist is backfill.denylist
+        assert source.denylist.is_revoked({"sid": "revoked-before-start"})
+    finally:
+        await source.aclose()
+
+
+@pytest.mark.redis
+async def test_redis_stays_out_of_sync_while_the_backfill_fails(
+    redis_client: Any, server: AuthServer, clock: Clock
+) -> None:
+    server.feed_answer = lambda request: httpx.Response(500)
+    source = RedisRevocations(
+        channel=f"jwtgate-test-{uuid.uuid4().hex}",
+        backfill=feed(server, clock),
+        reconnect_delay=0.05,
+        clock=clock,
+    )
+    try:
+        await source.start(wait=1.0)
+        with pytest.raises(RevocationUnavailable):
+            source.check_fresh()
+        server.feed_answer = None  # the auth server is back: the next attempt syncs
+        for _ in range(500):  # a deadline of about 5 s
+            if source._subscribed:
+                break
+            await asyncio.sleep(0.01)
+        source.check_fresh()
+    finally:
+        await source.aclose()
+
+
+def test_guard_in_redis_mode_backfills_from_the_feed() -> None:
+    guard = Guard(
+        issuer="https://auth.test",
+        audience=AUDIENCE,
+        jwks_url="https://auth.test/.well-known/jwks.json",
+        revocation="redis",
+        redis_channel="custom:channel",
+    )
+    source = guard.revocations
+    assert isinstance(source, RedisRevocations)
+    assert source.channel == "custom:channel"
+    assert isinstance(source._backfill, FeedRevocations)
+    assert source._backfill.url == "https://auth.test/api/revocations"
+
+
 def test_redis_messages_are_validated(clock: Clock) -> None:
     source = RedisRevocations(clock=clock)
     assert not source.handle_message(b"\xff\xfe")

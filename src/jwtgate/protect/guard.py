@@ -108,7 +108,8 @@ class Guard:
     Give exactly one of ``keys`` (a fixed KeySet), ``jwks_url`` or ``jwks`` (a configured JWKSClient).
     ``revocation``: ``"off"``; ``"feed"`` polls ``revocation_url`` (default: ``/api/revocations`` on the
     JWKS host, else on the issuer) every ``revocation_interval`` seconds; ``"redis"`` subscribes to
-    ``redis_channel`` at ``redis_url``. ``revocation_source`` overrides both (tests, custom sources).
+    ``redis_channel`` at ``redis_url`` and backfills from the feed on every (re)subscription.
+    ``revocation_source`` overrides both (tests, custom sources).
     ``scopes``/``roles`` are required of every token this guard accepts through a middleware.
     Keys and revocations are fetched over https only (plain http on loopback, or with
     ``allow_insecure_http=True``).
@@ -186,21 +187,23 @@ class Guard:
     ) -> RevocationSource | None:
         if mode == "off":
             return None
+        if mode not in ("feed", "redis"):
+            raise ConfigError("revocation must be 'off', 'feed' or 'redis'")
+        if url is None:
+            base = self._jwks.url if self._jwks is not None else self.issuer
+            url = str(httpx.URL(base).join("/api/revocations"))
+        feed = FeedRevocations(
+            url,
+            interval=interval,
+            max_stale=max_stale,
+            http_client=http_client,
+            clock=clock,
+            allow_insecure_http=self._allow_insecure_http,
+        )
         if mode == "feed":
-            if url is None:
-                base = self._jwks.url if self._jwks is not None else self.issuer
-                url = str(httpx.URL(base).join("/api/revocations"))
-            return FeedRevocations(
-                url,
-                interval=interval,
-                max_stale=max_stale,
-                http_client=http_client,
-                clock=clock,
-                allow_insecure_http=self._allow_insecure_http,
-            )
-        if mode == "redis":
-            return RedisRevocations(redis_url, channel=redis_channel, clock=clock)
-        raise ConfigError("revocation must be 'off', 'feed' or 'redis'")
+            return feed
+        # Redis pushes revocations at once; the feed fills what pub/sub missed while disconnected.
+        return RedisRevocations(redis_url, channel=redis_channel, backfill=feed, clock=clock)
 
     def __repr__(self) -> str:
         return f"Guard(issuer={self.issuer!r}, keys={len(self._keys)})"

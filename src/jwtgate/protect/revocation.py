@@ -126,6 +126,7 @@ class FeedRevocations:
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
         allow_insecure_http: bool = False,
+        denylist: Denylist | None = None,
     ) -> None:
         if interval <= 0 or max_stale < interval or timeout <= 0:
             raise ConfigError("invalid revocation feed intervals")
@@ -134,7 +135,7 @@ class FeedRevocations:
         self.max_stale = max_stale
         self.timeout = timeout
         self.max_pages = max_pages
-        self.denylist = Denylist(clock=clock)
+        self.denylist = denylist if denylist is not None else Denylist(clock=clock)
         self.cursor = 0
         self._clock = clock
         self._http = http_client
@@ -217,6 +218,10 @@ class RedisRevocations:
 
     ``client`` is a ``redis.asyncio.Redis`` (created from ``url`` when not given; ``redis`` is then
     imported lazily, so the guard does not need it unless this mode is chosen).
+
+    Pub/sub drops what is published while nobody listens. With ``backfill`` (a feed poller sharing
+    this denylist), every (re)subscription is followed by one feed poll, and the source counts as in
+    sync only after it: revocations made while the guard was starting or disconnected are not missed.
     """
 
     def __init__(
@@ -226,12 +231,14 @@ class RedisRevocations:
         channel: str = "jwtgate:revocations",
         reconnect_delay: float = 1.0,
         client: Any = None,
+        backfill: FeedRevocations | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
         self.channel = channel
         self.reconnect_delay = reconnect_delay
-        self.denylist = Denylist(clock=clock)
+        self.denylist = backfill.denylist if backfill is not None else Denylist(clock=clock)
+        self._backfill = backfill
         self._clock = clock
         self._client = client
         self._own_client = client is None
@@ -263,6 +270,8 @@ class RedisRevocations:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
+                if self._backfill is not None:
+                    await self._backfill.poll_once()  # after subscribing: nothing falls in between
                 self._subscribed = True
                 self._ready.set()
                 while True:
@@ -272,7 +281,7 @@ class RedisRevocations:
                     if self._clock() - last_purge >= _PURGE_EVERY:
                         self.denylist.purge()
                         last_purge = self._clock()
-            except (RedisError, OSError) as err:
+            except (RedisError, OSError, httpx.HTTPError, ValueError) as err:
                 log.warning("revocation: redis subscription lost (%s)", type(err).__name__)
             except Exception as err:
                 # Unexpected, but the subscriber must outlive it: log, fail closed, resubscribe.
@@ -310,3 +319,5 @@ class RedisRevocations:
         if self._own_client and self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._backfill is not None:
+            await self._backfill.aclose()
