@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
-from jwtgate.errors import ConfigError
+from jwtgate.errors import ConfigError, InvalidCredentials
 from jwtgate.service import MemoryRateLimiter, ServicePolicy
 from jwtgate.service.keystore import KeyInfo, StoredKey
 from jwtgate.service.opaque import looks_like_refresh_token, new_client_secret, new_refresh_token
@@ -106,3 +107,37 @@ def test_opaque_secrets_have_256_bits_and_a_prefix() -> None:
     assert all(looks_like_refresh_token(t) and len(t) == 47 for t in tokens)
     assert new_client_secret().startswith("jgs_")
     assert not looks_like_refresh_token(new_client_secret())
+
+
+async def test_no_secret_reaches_a_log_or_an_audit_event(
+    service: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    pair = await service.login("alice", "correct horse", ip="192.0.2.1")
+    with pytest.raises(InvalidCredentials):
+        await service.login("alice", "wrong password")
+    newer = await service.refresh(pair.refresh_token)
+    await service.revoke_token(newer.access_token)
+    _, client_secret = await service.add_client("api")
+    await service.change_password(
+        (await service.authenticate(pair.access_token))["sub"],
+        "correct horse",
+        "brand new password",
+    )
+    secrets = [
+        pair.access_token,
+        pair.refresh_token,
+        newer.access_token,
+        newer.refresh_token,
+        client_secret,
+        "correct horse",
+        "wrong password",
+        "brand new password",
+    ]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    audited = repr(await service.audit_events(limit=1000))
+    for secret in secrets:
+        assert secret not in logged
+        assert secret not in audited
