@@ -158,3 +158,30 @@ async def test_a_corrupt_ring_is_a_config_error(open_service: OpenService, tmp_p
     (keys / "ring.json").write_text(ring)
     with pytest.raises(ConfigError):
         await open_service(keys=FileKeyStore(keys))
+
+
+async def test_automatic_rotation_when_the_key_is_old_enough(
+    open_service: OpenService, clock: FrozenClock, tmp_path: Path
+) -> None:
+    service = await open_service(keys=FileKeyStore(tmp_path / "keys"), key_rotation_interval=86400)
+    other = await open_service(keys=FileKeyStore(tmp_path / "keys"), key_rotation_interval=86400)
+    first = {i.state: i for i in await service.list_keys()}
+    assert first["active"].activated_at == clock.now
+    assert first["next"].activated_at is None
+    clock.advance(86399)
+    assert (await service.maintain())["keys_rotated"] == 0
+    clock.advance(1)
+    assert (await service.maintain())["keys_rotated"] == 1
+    assert (await other.maintain())["keys_rotated"] == 0  # the other process sees it was done
+    second = {i.state: i for i in await service.list_keys()}
+    assert second["active"].kid == first["next"].kid
+    assert second["active"].activated_at == clock.now
+    events = [e for e in await service.audit_events() if e["kind"] == "keys_rotated"]
+    assert events[0]["detail"] == {"active_kid": second["active"].kid, "automatic": True}
+
+
+async def test_no_automatic_rotation_by_default(service: AuthService, clock: FrozenClock) -> None:
+    before = await service.list_keys()
+    clock.advance(400 * 86400)
+    assert (await service.maintain())["keys_rotated"] == 0
+    assert [i.kid for i in await service.list_keys()] == [i.kid for i in before]

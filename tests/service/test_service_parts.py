@@ -30,6 +30,7 @@ from ._support import cheap_hasher
         {"access_ttl": 900.5},
         {"access_ttl": True},
         {"revocation_sync_interval": 0},
+        {"key_rotation_interval": 60},
     ],
 )
 def test_policy_refuses_out_of_bounds_values(overrides: dict[str, object]) -> None:

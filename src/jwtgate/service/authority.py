@@ -120,8 +120,9 @@ class TokenAuthority:
     def key_infos(self) -> list[KeyInfo]:
         return self._ring.infos()
 
-    async def rotate(self, now: float) -> KeyInfo:
-        info = await self._ring.rotate(now)
+    async def rotate(self, now: float, *, older_than: float | None = None) -> KeyInfo | None:
+        """See :meth:`KeyRing.rotate`."""
+        info = await self._ring.rotate(now, older_than=older_than)
         self._install(now)
         return info
 

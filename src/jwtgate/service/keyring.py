@@ -91,11 +91,18 @@ class KeyRing:
             self._install(await self._store.load(), await self._store.version())
         return True
 
-    async def rotate(self, now: float) -> KeyInfo:
-        """Promote ``next`` to active, retire the old active key, publish a new ``next``.
-        Returns the new active key's info."""
+    async def rotate(self, now: float, *, older_than: float | None = None) -> KeyInfo | None:
+        """Promote ``next`` to active, retire the old active key, publish a new ``next``; returns the
+        new active key's info. With ``older_than``, only when the active key has signed for at least
+        that many seconds (checked under the lock, so two processes never both rotate); else None."""
         async with self._store.locked():
             stored = await self._store.load()
+            if older_than is not None:
+                active = next(s.info for s in stored if s.info.state == "active")
+                since = active.activated_at if active.activated_at is not None else active.created_at
+                if now - since < older_than:
+                    self._install(stored, await self._store.version())
+                    return None
             rotated = _rotate(stored, self.signing_alg, now, now + self.retire_delay)
             await self._store.save(rotated)
             self._install(rotated, await self._store.version())
@@ -118,7 +125,8 @@ def _usable(info: KeyInfo, now: float) -> bool:
 
 def _new(alg: str, state: KeyState, now: float) -> StoredKey:
     key = generate_key(alg)
-    return StoredKey(KeyInfo(key.kid, alg, state, now), key.to_jwk(private=True))
+    activated_at = now if state == "active" else None
+    return StoredKey(KeyInfo(key.kid, alg, state, now, None, activated_at), key.to_jwk(private=True))
 
 
 def _complete(stored: list[StoredKey], alg: str, now: float) -> list[StoredKey]:
@@ -131,7 +139,7 @@ def _complete(stored: list[StoredKey], alg: str, now: float) -> list[StoredKey]:
         promoted = next((s for s in completed if s.info.state == "next"), None)
         if promoted is not None:
             completed.remove(promoted)
-            completed.append(_with_state(promoted, "active"))
+            completed.append(_with_state(promoted, "active", activated_at=now))
         else:
             completed.append(_new(alg, "active", now))
     if not any(s.info.state == "next" for s in completed):
@@ -150,12 +158,19 @@ def _rotate(stored: list[StoredKey], alg: str, now: float, retire_after: float) 
         elif _usable(item.info, now) and item.info.state == "retired":
             result.append(item)
         # an expired retired key, or a ``next`` key of a no longer configured alg, is dropped
-    result.append(_with_state(upcoming, "active") if upcoming else _new(alg, "active", now))
+    result.append(_with_state(upcoming, "active", activated_at=now) if upcoming else _new(alg, "active", now))
     result.append(_new(alg, "next", now))
     return result
 
 
-def _with_state(item: StoredKey, state: KeyState, retire_after: float | None = None) -> StoredKey:
-    return dataclasses.replace(
-        item, info=dataclasses.replace(item.info, state=state, retire_after=retire_after)
-    )
+def _with_state(
+    item: StoredKey,
+    state: KeyState,
+    retire_after: float | None = None,
+    *,
+    activated_at: float | None = None,
+) -> StoredKey:
+    info = dataclasses.replace(item.info, state=state, retire_after=retire_after)
+    if activated_at is not None:
+        info = dataclasses.replace(info, activated_at=activated_at)
+    return dataclasses.replace(item, info=info)

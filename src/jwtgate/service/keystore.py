@@ -35,13 +35,15 @@ _STATES = ("next", "active", "retired")
 
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
-    """Public facts about a ring key. ``retire_after``: when a retired key stops verifying."""
+    """Public facts about a ring key. ``retire_after``: when a retired key stops verifying;
+    ``activated_at``: when it started signing (None while ``next``)."""
 
     kid: str
     alg: str
     state: KeyState
     created_at: float
     retire_after: float | None = None
+    activated_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,7 @@ def _entry(info: KeyInfo) -> dict[str, Any]:
         "state": info.state,
         "created_at": info.created_at,
         "retire_after": info.retire_after,
+        "activated_at": info.activated_at,
     }
 
 
@@ -214,10 +217,12 @@ def _info(entry: dict[str, Any]) -> KeyInfo:
     if state not in _STATES:
         raise ValueError("bad key state")
     retire_after = entry.get("retire_after")
+    activated_at = entry.get("activated_at")
     return KeyInfo(
         kid=_check_kid(entry["kid"]),
         alg=str(entry["alg"]),
         state=state,
         created_at=float(entry["created_at"]),
         retire_after=None if retire_after is None else float(retire_after),
+        activated_at=None if activated_at is None else float(activated_at),
     )

@@ -24,6 +24,8 @@ class ServicePolicy:
     - ``revocation_sync_interval``: how often the in-process denylist pulls entries written by other
       processes; ``key_check_interval``: how often the key ring looks for a rotation done elsewhere.
     - ``audit_retention``: audit events older than this are purged.
+    - ``key_rotation_interval``: rotate the signing key automatically once it has signed this long
+      (checked by :meth:`AuthService.maintain`); None: only ``jwtgate keys rotate`` rotates.
     """
 
     issuer: str
@@ -43,6 +45,7 @@ class ServicePolicy:
     revocation_sync_interval: float = 2.0
     key_check_interval: float = 5.0
     audit_retention: int = 90 * 86400
+    key_rotation_interval: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.issuer, str) or not self.issuer:
@@ -59,6 +62,8 @@ class ServicePolicy:
         _bounded("login_failure_window", self.login_failure_window, 1, 86400)
         _bounded("login_max_backoff", self.login_max_backoff, 1, 86400)
         _bounded("audit_retention", self.audit_retention, 86400, 10 * 365 * 86400)
+        if self.key_rotation_interval is not None:
+            _bounded("key_rotation_interval", self.key_rotation_interval, 3600, 10 * 365 * 86400)
         if self.signing_alg not in SIGNING_ALGORITHMS:
             raise ConfigError(f"signing_alg must be one of {', '.join(sorted(SIGNING_ALGORITHMS))}")
         if not 0 < self.revocation_sync_interval <= 300 or not 0 < self.key_check_interval <= 3600:
