@@ -204,3 +204,23 @@ async def test_failures_are_forgotten_after_a_quiet_window(service: AuthService,
         with pytest.raises(InvalidCredentials):
             await service.login("alice", "wrong password")
     await service.login("alice", "correct horse")
+
+
+async def test_logins_without_an_ip_share_no_bucket(open_service: OpenService) -> None:
+    service = await open_service(login_max_failures_ip=2)
+    await service.add_user("alice", "correct horse")
+    for name in ("x1", "x2", "x3", "x4"):
+        with pytest.raises(InvalidCredentials):
+            await service.login(name, "whatever")  # no ip given
+    await service.login("alice", "correct horse")
+
+
+async def test_throttling_is_audited_once_per_step(service: AuthService, clock: FrozenClock) -> None:
+    for _ in range(5):
+        with pytest.raises(InvalidCredentials):
+            await service.login("alice", "wrong password", ip="198.51.100.4")
+    with pytest.raises(RateLimited):
+        await service.login("alice", "wrong password", ip="198.51.100.4")
+    events = [e for e in await service.audit_events() if e["kind"] == "login_throttled"]
+    assert [e["detail"] for e in events] == [{"username": "alice", "ip": "198.51.100.4", "retry_after": 1}]
+    assert "wrong password" not in repr(events)

@@ -55,17 +55,21 @@ class Accounts:
         except InvalidRequest:
             name = None
         account_key = f"user:{name or '?'}"
-        ip_key = f"ip:{clean_text(ip, 64) or '?'}"
-        wait = max(
-            await self._account_limiter.retry_after(account_key, now),
-            await self._ip_limiter.retry_after(ip_key, now),
-        )
+        # Without a client address there is no per-IP limit: one shared bucket would let a single
+        # client lock everybody out.
+        client = clean_text(ip, 64)
+        ip_key = None if client is None else f"ip:{client}"
+        wait = await self._account_limiter.retry_after(account_key, now)
+        if ip_key is not None:
+            wait = max(wait, await self._ip_limiter.retry_after(ip_key, now))
         if wait > 0:
             raise RateLimited(retry_after=max(1, math.ceil(wait)))
         user = await self._check_password(name, password)
         if user is None or user.disabled:
             await self._account_limiter.failure(account_key, now)
-            await self._ip_limiter.failure(ip_key, now)
+            if ip_key is not None:
+                await self._ip_limiter.failure(ip_key, now)
+            await self._audit_if_throttled(name, client, account_key, ip_key, now)
             raise InvalidCredentials
         await self._account_limiter.reset(account_key)
         assert isinstance(password, str)  # _check_password accepted it
@@ -74,6 +78,17 @@ class Accounts:
             new_hash = await self._hasher.hash(password)
             await self._store.set_password_hash(user.id, new_hash, user.password_changed_at)
         return user
+
+    async def _audit_if_throttled(
+        self, name: str | None, client: str | None, account_key: str, ip_key: str | None, now: float
+    ) -> None:
+        """One audit event each time a failure makes the account or the IP wait (not per attempt:
+        attempts while blocked are refused before they count)."""
+        account_wait = await self._account_limiter.retry_after(account_key, now)
+        ip_wait = 0.0 if ip_key is None else await self._ip_limiter.retry_after(ip_key, now)
+        if account_wait > 0 or ip_wait > 0:
+            detail = {"username": name, "ip": client, "retry_after": math.ceil(max(account_wait, ip_wait))}
+            await self._store.add_audit_event("login_throttled", now, detail=detail)
 
     async def check_current_password(self, user_id: object, password: object, now: float) -> UserRecord:
         """For a password change: the user when ``password`` is theirs (rate limited like a login)."""
