@@ -4,7 +4,8 @@ Run from the repository root: ``python -m bench.http`` (or ``python bench/http.p
 (``apt-get install -y wrk``) and ``taskset``. Each variant is served by uvicorn (1 worker, uvloop +
 httptools) pinned to core 0 and driven by wrk on 127.0.0.1 pinned to core 1, after a warm-up:
 
-* ``open``: a FastAPI endpoint returning a small JSON object, no authentication;
+* ``open``: a FastAPI endpoint returning a small JSON object, no authentication (sent the same
+  ``Authorization`` header as the protected runs, which it ignores: same requests, with or without guard);
 * ``protected``: the same app behind :class:`jwtgate.protect.JWTAuthMiddleware`, one repeated token
   (served from the verified-token cache after the first request);
 * ``per-request token``: the same protected server, wrk cycling through more distinct pre-issued tokens
@@ -271,7 +272,9 @@ def run(
         token, tokens_file = prepare(workdir, distinct_tokens)
         env = {**os.environ, "JWTGATE_BENCH_TOKENS": str(tokens_file)}
         plan = [
-            ("open", "open", None, None),
+            # The open server gets the same requests (header included, ignored): the ratios then
+            # measure the guard, not the cost of parsing a longer request.
+            ("open", "open", token, None),
             ("protected", "protected", token, None),
             ("per-request token", "protected", None, workdir / "cycle.lua"),
             ("tutorial", "tutorial", token, None),
