@@ -1,0 +1,251 @@
+"""Fixtures for the real-browser tests: Debian's chromium driven by Playwright's sync API.
+
+- ``browser``: one headless chromium for the session (``/usr/bin/chromium``, never a downloaded one).
+  Missing chromium skips these tests, unless ``JWTGATE_REQUIRE_SERVICES=1`` (CI), where it fails.
+- ``server``: one real ``python -m jwtgate serve`` subprocess per module, on a free loopback port,
+  with fresh users created through the CLI. Pages are opened on ``http://localhost:PORT``: the
+  documented host for cookie mode over plain HTTP (browsers treat localhost as a secure context,
+  so the ``Secure`` / ``__Host-`` cookies are kept).
+- ``foreign_site``: a tiny static page server on another loopback origin, for CSRF attempts.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Cookie, Page, expect, sync_playwright
+
+import jwtgate
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SRC = str(Path(jwtgate.__file__).resolve().parents[1])
+PASSWORD = "browser test password"
+# Playwright's own waits (navigation, selectors): generous, they only bound a failing test.
+UI_TIMEOUT_MS = 15_000
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def child_env() -> dict[str, str]:
+    """The environment of jwtgate subprocesses: no JWTGATE_* from the caller, this source tree."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JWTGATE_")}
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def add_users(data_dir: Path, names: list[str], password: str = PASSWORD) -> None:
+    """``jwtgate user add NAME --password-stdin --data-dir DATA_DIR`` for each name."""
+    for name in names:
+        added = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jwtgate",
+                "user",
+                "add",
+                name,
+                "--password-stdin",
+                "--data-dir",
+                str(data_dir),
+            ],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=120,
+            check=False,
+        )
+        assert added.returncode == 0, added.stderr
+
+
+@dataclass
+class ServerProcess:
+    """A ``python -m jwtgate serve`` child process on 127.0.0.1."""
+
+    data_dir: Path
+    users: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL a browser uses (the documented ``localhost`` host)."""
+        return f"http://localhost:{self.port}"
+
+    def start(self) -> None:
+        where = ["--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jwtgate", "serve", *where],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+        )
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited early: {self.stop()}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)  # polling for start-up, not waiting for an expiry
+        raise AssertionError("server did not become healthy")
+
+    def stop(self) -> str:
+        """Stop the server (SIGINT, then kill) and return its stderr."""
+        if self.process is None:
+            return ""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        assert self.process.stderr is not None
+        stderr = self.process.stderr.read()
+        self.process.stderr.close()
+        return stderr
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if CHROMIUM.exists():
+        return CHROMIUM
+    if os.environ.get("JWTGATE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{CHROMIUM} is missing and JWTGATE_REQUIRE_SERVICES=1")
+    pytest.skip(f"{CHROMIUM} is not installed")
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: Path) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A real server for the test module, with the users its ``USERS`` list names (password
+    :data:`PASSWORD`). Each user costs a CLI run (~2 s), so modules share users where sessions don't mix.
+    """
+    names: list[str] = request.module.USERS
+    data_dir = tmp_path_factory.mktemp("browser") / "data"
+    add_users(data_dir, names)
+    running = ServerProcess(data_dir, users=dict.fromkeys(names, PASSWORD))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+NewPage = Callable[[], Page]
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[NewPage]:
+    """Opens pages, each in its own browser context (its own cookie jar: another "device")."""
+    contexts: list[BrowserContext] = []
+
+    def open_page() -> Page:
+        context = browser.new_context()
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+class _StaticPages(http.server.BaseHTTPRequestHandler):
+    pages: ClassVar[dict[str, bytes]] = {}  # replaced per server by a subclass (see foreign_site)
+
+    def do_GET(self) -> None:
+        body = self.pages.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, format: str, *args: object) -> None:
+        return  # keep pytest's output clean
+
+
+@dataclass
+class ForeignSite:
+    """Serves ``pages`` (path -> HTML) on ``http://127.0.0.1:PORT``; reachable as localhost too."""
+
+    pages: dict[str, bytes]
+    port: int
+
+    def url(self, host: str, path: str) -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
+@pytest.fixture
+def foreign_site() -> Iterator[ForeignSite]:
+    """A second origin (another port) serving attacker pages; tests fill ``pages`` before use."""
+    pages: dict[str, bytes] = {}
+    handler = type("Pages", (_StaticPages,), {"pages": pages})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield ForeignSite(pages=pages, port=httpd.server_address[1])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def sign_in(page: Page, base_url: str, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the ``/login`` form, as a user would, and wait for ``/account`` to show them."""
+    page.goto(f"{base_url}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}/account")
+    expect(page.locator("#who")).to_have_text(username)
+
+
+def cookie_jar(page: Page) -> dict[str, Cookie]:
+    """The browser context's cookies for ``localhost`` (every path), by name."""
+    return {cookie["name"]: cookie for cookie in page.context.cookies() if cookie["domain"] == "localhost"}
