@@ -11,6 +11,7 @@ import contextlib
 import math
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,6 +164,10 @@ class Issuer:
         return MintedToken(signing_input + "." + b64url_encode(signature), body)
 
 
+#: claims, names of claims holding lists/objects, and the interval in which the time claims hold
+_CacheEntry = tuple[dict[str, Any], tuple[str, ...], float, float]
+
+
 class Verifier:
     """Verifies RFC 9068 access tokens. :meth:`verify` returns the claims or raises a TokenError.
 
@@ -210,7 +215,7 @@ class Verifier:
         self._headers: dict[str, Key] = {}
         self._cache_size = cache_size
         # token -> (claims, names of the claims holding a list or object, copied on every hit)
-        self._cache: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
+        self._cache: OrderedDict[str, _CacheEntry] = OrderedDict()
 
     @property
     def keys(self) -> KeySet:
@@ -222,7 +227,7 @@ class Verifier:
             raise ConfigError("update_keys needs a KeySet")
         self._keys = keys
         self._headers = {}
-        self._cache = {}
+        self._cache = OrderedDict()
 
     def verify(self, token: str, *, now: float | None = None) -> dict[str, Any]:
         """Return the claims of a valid token; raise a TokenError subclass otherwise."""
@@ -233,8 +238,9 @@ class Verifier:
         current = self._clock() if now is None else now
         cached = self._cache.get(token) if self._cache_size else None
         if cached is not None:
-            claims, containers = cached
-            self._check_times(claims, current)
+            claims, containers, valid_from, valid_until = cached
+            if not valid_from <= current < valid_until:
+                self._check_times(claims, current)  # raises the precise error
             return _copy_claims(claims, containers)
         if match_compact(token) is None:
             raise MalformedToken("not a compact JWS")
@@ -248,13 +254,12 @@ class Verifier:
         self._check_times(claims, current)
         if self._cache_size:
             if len(self._cache) >= self._cache_size:
-                # Oldest first (insertion order). Threads share a Verifier (WSGI, FastAPI sync routes):
-                # another one may evict the same entry between these steps, which is harmless; a
-                # KeyError here would also have carried the token into the error message.
-                with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-                    del self._cache[next(iter(self._cache))]
+                # Oldest first, O(1). Threads share a Verifier (WSGI, FastAPI sync routes): another one
+                # may have emptied it meanwhile, which is harmless.
+                with contextlib.suppress(KeyError):
+                    self._cache.popitem(last=False)
             containers = tuple(name for name, value in claims.items() if type(value) in (list, dict))
-            self._cache[token] = (claims, containers)
+            self._cache[token] = (claims, containers, *self._validity(claims))
             return _copy_claims(claims, containers)
         return claims
 
@@ -292,6 +297,11 @@ class Verifier:
                 value = claims[name]
                 if type(value) is not str or (not value and name != "scope"):
                     raise InvalidClaim(f"claim {name} must be a non-empty string", claim=name)
+
+    def _validity(self, claims: dict[str, Any]) -> tuple[float, float]:
+        """The interval in which the (already checked) time claims accept the token, leeway included."""
+        starts = [value for name in ("nbf", "iat") if (value := claims.get(name)) is not None]
+        return (max(starts) - self.leeway if starts else -math.inf), claims["exp"] + self.leeway
 
     def _check_times(self, claims: dict[str, Any], now: float) -> None:
         leeway = self.leeway
