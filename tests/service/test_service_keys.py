@@ -185,3 +185,21 @@ async def test_no_automatic_rotation_by_default(service: AuthService, clock: Fro
     clock.advance(400 * 86400)
     assert (await service.maintain())["keys_rotated"] == 0
     assert [i.kid for i in await service.list_keys()] == [i.kid for i in before]
+
+
+async def test_a_ring_key_without_its_private_part_is_refused(
+    open_service: OpenService, tmp_path: Path
+) -> None:
+    import json
+
+    from jwtgate import generate_key
+
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    key = generate_key("ES256")
+    (keys / f"{key.kid}.jwk").write_text(json.dumps(key.to_jwk()))  # public members only
+    os.chmod(keys / f"{key.kid}.jwk", 0o600)
+    entry = {"kid": key.kid, "alg": "ES256", "state": "active", "created_at": 1}
+    (keys / "ring.json").write_text(json.dumps({"keys": [entry]}))
+    with pytest.raises(ConfigError, match="private"):
+        await open_service(keys=FileKeyStore(keys))

@@ -142,3 +142,32 @@ async def test_no_secret_reaches_a_log_or_an_audit_event(
     for secret in secrets:
         assert secret not in logged
         assert secret not in audited
+
+
+def test_invalid_argon2_parameters_are_a_config_error() -> None:
+    from jwtgate.service import Argon2Hasher
+
+    with pytest.raises(ConfigError):
+        Argon2Hasher(time_cost=0)
+
+
+async def test_background_maintenance_starts_and_stops(store_url: str) -> None:
+    from jwtgate.service import AuthService, MemoryKeyStore
+    from jwtgate.storage import open_store
+
+    from ._support import make_policy
+
+    store = await open_store(store_url)
+    await store.migrate()
+    service = await AuthService.open(
+        store=store,
+        keys=MemoryKeyStore(),
+        policy=make_policy(),
+        hasher=cheap_hasher(),
+        maintenance_interval=3600,
+    )
+    assert service._maintenance is not None
+    assert not service._maintenance.done()
+    task = service._maintenance
+    await service.close()
+    assert task.cancelled()

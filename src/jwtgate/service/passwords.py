@@ -37,6 +37,11 @@ class Argon2Hasher:
     """argon2id. The defaults are the production parameters; never lower them outside tests."""
 
     def __init__(self, *, time_cost: int = 2, memory_cost: int = 19456, parallelism: int = 1) -> None:
+        # argon2-cffi only notices bad parameters at the first hash; refuse them here instead.
+        if not all(type(v) is int for v in (time_cost, memory_cost, parallelism)) or not (
+            time_cost >= 1 and parallelism >= 1 and memory_cost >= 8 * parallelism
+        ):
+            raise ConfigError("invalid argon2 parameters")
         try:
             self._hasher = argon2.PasswordHasher(
                 time_cost=time_cost,

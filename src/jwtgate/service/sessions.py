@@ -94,16 +94,11 @@ class Sessions:
         )
         if rotated is not None:
             return self._pair(rotated.user, rotated.session, child_token, now)
+        # Refused: expired, revoked, disabled (live_token says so), or already used.
         token, session, user = await self.live_token(token_digest, now)
         if token.used_at is None:
-            pair = await self._rotate(user, session, token_digest, now)
-            if pair is not None:
-                return pair
-            # Lost a race: another refresh used it first (or the session died). Look again.
-            token, session, user = await self.live_token(token_digest, now)
-            if token.used_at is None:
-                raise InvalidGrant
-        assert token.used_at is not None
+            # Live and unused, yet refused: the session changed under us (e.g. revoked). Fail closed.
+            raise InvalidGrant
         if now - token.used_at <= self._policy.reuse_grace:
             return await self._grace(user, session, now)
         await self.revoke([session.id], now, "refresh_token_reuse", user_id=user.id)
