@@ -22,7 +22,8 @@ Every error has a machine ``code`` (precise, for logs and programs) and an ``oau
     │   ├── InsufficientScope         insufficient_scope  token valid, scope or role missing
     │   ├── RateLimited               rate_limited        too many attempts (.retry_after seconds)
     │   ├── NotFound                  not_found
-    │   └── Conflict                  conflict            e.g. username taken
+    │   ├── Conflict                  conflict            e.g. username taken
+    │   └── InvalidRequest            invalid_request     malformed input (HTTP 400); nothing was changed
     └── StorageError                  storage_error       the database or cache failed
 """
 
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidClient",
     "InvalidCredentials",
     "InvalidGrant",
+    "InvalidRequest",
     "JwtgateError",
     "MalformedToken",
     "NotFound",
@@ -189,6 +191,14 @@ class Conflict(AuthError):
     code = "conflict"
     oauth_error = "conflict"
     description = "conflict"
+
+
+class InvalidRequest(AuthError):
+    """The input is malformed (wrong type, too long, bad characters). Nothing was changed (HTTP 400)."""
+
+    code = "invalid_request"
+    oauth_error = "invalid_request"
+    description = "the request is invalid"
 
 
 class StorageError(JwtgateError):

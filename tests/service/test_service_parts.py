@@ -171,3 +171,15 @@ async def test_background_maintenance_starts_and_stops(store_url: str) -> None:
     task = service._maintenance
     await service.close()
     assert task.cancelled()
+
+
+def test_invalid_request_lives_in_the_error_tree() -> None:
+    import jwtgate.service
+    from jwtgate import errors
+
+    assert jwtgate.service.InvalidRequest is errors.InvalidRequest
+    assert issubclass(errors.InvalidRequest, errors.AuthError)
+    assert errors.InvalidRequest.code == "invalid_request"
+    assert errors.InvalidRequest.oauth_error == "invalid_request"
+    assert "InvalidRequest" in errors.__all__
+    assert list(errors.__all__) == sorted(errors.__all__)

@@ -3,13 +3,13 @@
 The storage ports are in :mod:`jwtgate.service.ports`; adapters in :mod:`jwtgate.storage`.
 """
 
+from jwtgate.errors import InvalidRequest  # re-exported: the service raises it for malformed input
 from jwtgate.service.auth import AuthService
 from jwtgate.service.keyring import FileKeyStore, KeyInfo, KeyRing, MemoryKeyStore
 from jwtgate.service.passwords import Argon2Hasher, PasswordHasher
 from jwtgate.service.policy import ServicePolicy
 from jwtgate.service.ratelimit import MemoryRateLimiter, RateLimiter
 from jwtgate.service.types import ClientInfo, SessionInfo, TokenPair, UserInfo
-from jwtgate.service.validation import InvalidRequest
 
 __all__ = [
     "Argon2Hasher",

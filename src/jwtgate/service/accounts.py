@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from jwtgate.errors import InvalidCredentials, NotFound, RateLimited
+from jwtgate.errors import InvalidCredentials, InvalidRequest, NotFound, RateLimited
 from jwtgate.service import opaque
 from jwtgate.service.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
 from jwtgate.service.ports import Store
@@ -18,7 +18,6 @@ from jwtgate.service.ratelimit import RateLimiter
 from jwtgate.service.records import UserRecord
 from jwtgate.service.types import UserInfo
 from jwtgate.service.validation import (
-    InvalidRequest,
     check_new_password,
     clean_text,
     normalize_username,

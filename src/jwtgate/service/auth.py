@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jwtgate.errors import InvalidGrant, NotFound, TokenError
+from jwtgate.errors import InvalidGrant, InvalidRequest, NotFound, TokenError
 from jwtgate.jose.jwks import KeySet
 from jwtgate.service import opaque
 from jwtgate.service.accounts import Accounts
@@ -32,7 +32,7 @@ from jwtgate.service.ports import Store
 from jwtgate.service.ratelimit import MemoryRateLimiter, RateLimiter
 from jwtgate.service.sessions import Sessions, check_user_id
 from jwtgate.service.types import ClientInfo, SessionInfo, TokenPair, UserInfo, audit_dict
-from jwtgate.service.validation import InvalidRequest, parse_scope
+from jwtgate.service.validation import parse_scope
 
 __all__ = ["AuthService"]
 

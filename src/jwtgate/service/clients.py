@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jwtgate.errors import InvalidClient
+from jwtgate.errors import InvalidClient, InvalidRequest
 from jwtgate.service import opaque
 from jwtgate.service.ports import AuditStore, ClientStore
 from jwtgate.service.records import ClientRecord
 from jwtgate.service.types import ClientInfo
-from jwtgate.service.validation import InvalidRequest, clean_text
+from jwtgate.service.validation import clean_text
 
 __all__ = ["ClientRegistry"]
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from jwtgate.errors import InvalidGrant
+from jwtgate.errors import InvalidGrant, InvalidRequest
 from jwtgate.service import opaque
 from jwtgate.service.authority import TokenAuthority
 from jwtgate.service.policy import ServicePolicy
 from jwtgate.service.ports import Store
 from jwtgate.service.records import RefreshTokenRecord, SessionRecord, UserRecord
 from jwtgate.service.types import TokenPair
-from jwtgate.service.validation import InvalidRequest, clean_text
+from jwtgate.service.validation import clean_text
 
 __all__ = ["Sessions"]
 

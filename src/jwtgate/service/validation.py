@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from jwtgate.errors import AuthError
+from jwtgate.errors import InvalidRequest
 from jwtgate.service.passwords import MAX_PASSWORD_LENGTH
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",
-    "InvalidRequest",
     "check_new_password",
     "clean_text",
     "normalize_username",
@@ -22,14 +21,6 @@ _USERNAME = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,63}")
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
 _MAX_SCOPES = 64
-
-
-class InvalidRequest(AuthError):
-    """The input is malformed (wrong type, too long, bad characters). Nothing was changed."""
-
-    code = "invalid_request"
-    oauth_error = "invalid_request"
-    description = "the request is invalid"
 
 
 def normalize_username(value: object) -> str:
