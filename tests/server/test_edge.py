@@ -139,7 +139,13 @@ async def test_readiness_fails_when_the_database_does_not_answer(
     async def broken(*args: object, **kwargs: object) -> None:
         raise StorageError("connection refused")
 
-    monkeypatch.setattr(service, "revocations", broken)
+    monkeypatch.setattr(service.store, "ping", broken)
     response = await client.get("/readyz")
     assert_error_shape(response, 503, "temporarily_unavailable")
     assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_readiness_pings_the_store(client: httpx.AsyncClient, service: Any) -> None:
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    await service.store.close()  # the database is gone for real: the ping fails
+    assert_error_shape(await client.get("/readyz"), 503, "temporarily_unavailable")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -319,9 +320,25 @@ async def test_a_closed_store_fails_cleanly(store_url: str) -> None:
 
     closed = await open_store(store_url)
     await closed.migrate()
+    await closed.ping()
     await closed.close()
     with pytest.raises(StorageError):
         await closed.get_user("u1")
+    with pytest.raises(StorageError):
+        await closed.ping()
+
+
+async def test_ping_needs_the_schema(tmp_path: Path) -> None:
+    from jwtgate.storage import open_store
+
+    fresh = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        with pytest.raises(StorageError):
+            await fresh.ping()  # no tables yet: the database is not ready
+        await fresh.migrate()
+        await fresh.ping()
+    finally:
+        await fresh.close()
 
 
 async def test_live_rotation_fast_path(store: Store) -> None:
@@ -380,3 +397,14 @@ async def test_live_rotation_race_has_one_winner(store: Store) -> None:
         *(store.rotate_live_refresh_token(d("as1"), d(f"c{i}"), T0 + 1, 50) for i in range(8))
     )
     assert sum(r is not None for r in results) == 1
+
+
+async def test_close_is_idempotent(store_url: str) -> None:
+    from jwtgate.storage import open_store
+
+    opened = await open_store(store_url)
+    await opened.migrate()
+    await opened.close()
+    await opened.close()
+    with pytest.raises(StorageError):
+        await opened.ping()

@@ -81,8 +81,7 @@ def build_meta_router() -> APIRouter:
             body = {"error": "temporarily_unavailable", "error_description": "starting"}
             return json_no_store(body, status_code=503)
         try:
-            # A cheap read that goes to the database (the service API has no ping).
-            await state.service.revocations(after=_MAX_CURSOR, limit=1)
+            await state.service.ping()
         except errors.StorageError:
             logger.warning("readiness check failed: storage unavailable")
             body = {

@@ -117,6 +117,10 @@ class AuthService:
             self._maintenance = None
         await self.store.close()
 
+    async def ping(self) -> None:
+        """One cheap round trip to the store (readiness checks); StorageError when it does not answer."""
+        await self.store.ping()
+
     async def _maintain(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)

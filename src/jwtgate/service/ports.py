@@ -129,6 +129,9 @@ class Store(UserStore, SessionStore, RevocationStore, ClientStore, AuditStore, P
     async def migrate(self) -> None:
         """Bring the schema to the current version (no-op for memory)."""
 
+    async def ping(self) -> None:
+        """One cheap round trip to the backend (a read of the schema); StorageError if it fails."""
+
     async def purge(self, now: float, *, audit_before: float) -> dict[str, int]:
         """Delete what can never matter again: expired denylist entries, sessions that expired or were
         revoked (with their refresh tokens), audit events older than ``audit_before``. Returns row counts."""

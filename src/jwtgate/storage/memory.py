@@ -51,6 +51,9 @@ class MemoryStore:
     async def migrate(self) -> None:
         self._check_open()
 
+    async def ping(self) -> None:
+        self._check_open()
+
     async def close(self) -> None:
         self._closed = True
 

@@ -60,6 +60,7 @@ class ThreadRunner:
             max_workers=1, thread_name_prefix="jwtgate-sqlite"
         )
         self._conn: sa.Connection | None = None
+        self._closed = False
 
     async def _run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -106,6 +107,10 @@ class ThreadRunner:
         return await self._run(unit)
 
     async def close(self) -> None:
+        if self._closed:  # idempotent, like the async runner and the memory store
+            return
+        self._closed = True
+
         def shut() -> None:
             if self._conn is not None:
                 self._conn.close()

@@ -58,6 +58,7 @@ _TOUCH_SESSION = (
 _INSERT_TOKEN = sa.insert(t.refresh_tokens)
 _N_TOKEN = len(t.refresh_tokens.c)
 _N_SESSION = _N_TOKEN + len(t.sessions.c)
+_PING = sa.select(sa.literal(1)).select_from(t.users).limit(1)
 _REVOCATION_LOCK = 0x6A776774  # "jwgt": the advisory lock key for revocation writers
 
 
@@ -88,6 +89,13 @@ class SqlStore:
         from jwtgate.migrations import upgrade
 
         await self._runner.write(upgrade)
+
+    async def ping(self) -> None:
+        def work(conn: sa.Connection) -> None:
+            # A read of a real table: it fails when the file or server is gone, or the schema is missing.
+            conn.execute(_PING).all()
+
+        await self._runner.read(work)
 
     async def close(self) -> None:
         await self._runner.close()
