@@ -145,8 +145,10 @@ def chromium() -> Path:
     pytest.skip(f"{CHROMIUM} is not installed")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: Path) -> Iterator[Browser]:
+    # Module scope, not session: while Playwright's sync API is active it keeps an asyncio loop running
+    # in this thread, and every pytest-asyncio test after it would fail to start its own.
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS

@@ -151,11 +151,6 @@ def test_account_page_survives_the_browser_dropping_the_access_cookie(
     assert "__Host-jwtgate-access" in cookie_jar(page)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: jwtgate.js refreshes before every call when refreshMargin (30 s) >= expires_in "
-    "(JWTGATE_ACCESS_TOKEN_TTL=30 is allowed): _due() is always true right after a refresh",
-)
 def test_a_fresh_access_token_is_not_refreshed_again(
     clocked_server: ClockedServer, new_page: NewPage
 ) -> None:

@@ -44,8 +44,7 @@ def test_sign_in_lands_on_account_with_this_session(server: ServerProcess, new_p
 
 
 def _console_error(message: ConsoleMessage, sink: list[str]) -> None:
-    # The pages declare no icon, so chromium's own /favicon.ico request 404s: not the pages' doing.
-    if message.type == "error" and not (message.location.get("url") or "").endswith("/favicon.ico"):
+    if message.type == "error":
         sink.append(f"{message.text} ({message.location.get('url')})")
 
 

@@ -50,6 +50,11 @@ def build_pages_router() -> APIRouter:
     async def account_page() -> Response:
         return _page("account.html")
 
+    @router.get("/favicon.ico")
+    async def favicon() -> Response:
+        # Browsers ask on every visit; an empty answer keeps the log and the console clean.
+        return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
+
     @router.get("/static/{name}")
     async def static(name: str) -> Response:
         media_type = _STATIC_TYPES.get(name)  # an allow-list: no path is ever built from input

@@ -43,6 +43,7 @@ export class JwtgateClient {
     this._csrf = null;
     this._expiresAt = null;
     this._refreshing = null;
+    this._margin = refreshMargin;
   }
 
   get csrfToken() {
@@ -52,6 +53,8 @@ export class JwtgateClient {
   _accept(body) {
     this._csrf = body.csrf_token;
     this._expiresAt = this._now() + body.expires_in;
+    // A margin as long as the token's life would refresh before every call.
+    this._margin = Math.min(this.refreshMargin, body.expires_in / 2);
   }
 
   _raw(path, init = {}) {
@@ -72,10 +75,14 @@ export class JwtgateClient {
     this._accept(await response.json());
   }
 
-  // One refresh at a time: concurrent callers await the same promise.
+  // One refresh at a time: concurrent callers await the same promise, and tabs of this origin take
+  // turns through a Web Lock, so two tabs never send the same refresh cookie at once (the answer that
+  // lands last would leave a spent token in the cookie jar).
   refresh() {
     if (!this._refreshing) {
-      this._refreshing = (async () => {
+      const locks = typeof navigator !== "undefined" ? navigator.locks : undefined;
+      const run = (task) => (locks ? locks.request("jwtgate-refresh", task) : task());
+      this._refreshing = run(async () => {
         try {
           const response = await this._raw("/api/cookie/refresh", { method: "POST" });
           if (!response.ok) {
@@ -86,13 +93,13 @@ export class JwtgateClient {
         } finally {
           this._refreshing = null;
         }
-      })();
+      });
     }
     return this._refreshing;
   }
 
   _due() {
-    return this._expiresAt !== null && this._now() >= this._expiresAt - this.refreshMargin;
+    return this._expiresAt !== null && this._now() >= this._expiresAt - this._margin;
   }
 
   // fetch() with the session: refreshed before expiry, refreshed and retried once after a 401.
