@@ -38,6 +38,8 @@ _SUPPORTED_DATABASES = ("sqlite+aiosqlite://", "postgresql+asyncpg://", "memory:
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 Seconds = int
+_MIN_ROTATION_INTERVAL = 3600  # a rotation retires the old key after access_ttl + leeway: not too often
+_MAX_ROTATION_INTERVAL = 10 * 365 * 86_400
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
@@ -87,6 +89,8 @@ class Settings(BaseSettings):
     login_max_failures_account: int = Field(5, ge=1, le=1000)
     login_max_failures_ip: int = Field(50, ge=1, le=100_000)
     login_failure_window: Seconds = Field(900, ge=1, le=86_400)
+    # 0: off; else rotate the signing key once it has signed this long (checked every maintenance round).
+    key_rotation_interval: Seconds = Field(0, ge=0, le=_MAX_ROTATION_INTERVAL)
 
     @classmethod
     def settings_customise_sources(
@@ -139,6 +143,13 @@ class Settings(BaseSettings):
                 raise ValueError("the issuer has no query or fragment")
         return value
 
+    @field_validator("key_rotation_interval")
+    @classmethod
+    def _rotation(cls, value: int) -> int:
+        if 0 < value < _MIN_ROTATION_INTERVAL:
+            raise ValueError(f"0 (off) or at least {_MIN_ROTATION_INTERVAL} seconds")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database(cls, value: SecretStr | None) -> SecretStr | None:
@@ -187,6 +198,11 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return f"sqlite+aiosqlite:///{(self.data_dir / 'jwtgate.db').as_posix()}"
+
+    @property
+    def key_rotation_seconds(self) -> int | None:
+        """``key_rotation_interval`` as the service policy takes it: None when off."""
+        return self.key_rotation_interval or None
 
     @property
     def keys_dir(self) -> Path:

@@ -89,6 +89,10 @@ def test_database_password_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
         ("JWTGATE_ISSUER", "auth.example", "absolute http(s) URL"),
         ("JWTGATE_DATABASE_URL", "mysql://x", "supported"),
         ("JWTGATE_MAX_BODY_SIZE", "999999999", "JWTGATE_MAX_BODY_SIZE"),
+        ("JWTGATE_KEY_ROTATION_INTERVAL", "600", "0 (off) or at least 3600 seconds"),
+        ("JWTGATE_KEY_ROTATION_INTERVAL", "-1", "JWTGATE_KEY_ROTATION_INTERVAL"),
+        ("JWTGATE_KEY_ROTATION_INTERVAL", "999999999999", "JWTGATE_KEY_ROTATION_INTERVAL"),
+        ("JWTGATE_KEY_ROTATION_INTERVAL", "1d", "JWTGATE_KEY_ROTATION_INTERVAL"),
     ],
 )
 def test_invalid_values_are_refused_clearly(
@@ -218,3 +222,12 @@ def test_settings_class_lists_every_fixed_name() -> None:
         "registration",
     ):
         assert name in fields
+
+
+def test_key_rotation_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().key_rotation_interval == 0
+    assert load_settings().key_rotation_seconds is None  # off by default
+    monkeypatch.setenv("JWTGATE_KEY_ROTATION_INTERVAL", "86400")
+    settings = load_settings()
+    assert settings.key_rotation_interval == 86400
+    assert settings.key_rotation_seconds == 86400

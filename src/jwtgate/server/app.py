@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
@@ -22,13 +23,15 @@ from jwtgate.server.routes_cookie import build_cookie_router
 from jwtgate.server.routes_meta import build_meta_router
 from jwtgate.server.routes_oauth import build_oauth_router
 from jwtgate.server.routes_pages import build_pages_router
-from jwtgate.server.runtime import open_service
+from jwtgate.server.runtime import ensure_data_dir, service_policy
 from jwtgate.settings import Settings
 
 if TYPE_CHECKING:
     from jwtgate.service import AuthService
 
 __all__ = ["create_app"]
+
+_MAINTENANCE_INTERVAL = 300.0  # seconds between purges / rotation checks; rotation is >= 1 h apart
 
 _DESCRIPTION = (
     "jwtgate auth server: log in for a short-lived signed JWT access token and a rotating refresh "
@@ -56,7 +59,7 @@ def create_app(
         if service is not None:
             yield
             return
-        async with open_service(settings, clock) as opened:
+        async with _open_service(settings, clock) as opened:
             state.service = opened
             try:
                 yield
@@ -95,6 +98,38 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ErrorBoundaryMiddleware)
     return app
+
+
+@contextlib.asynccontextmanager
+async def _open_service(settings: Settings, clock: Callable[[], float]) -> AsyncIterator[AuthService]:
+    """The service of ``jwtgate serve``: :func:`open_service`'s start-up plus what only a running
+    server needs. Its maintenance task (purge of expired rows, automatic key rotation when
+    ``key_rotation_interval`` is set) runs every ``_MAINTENANCE_INTERVAL`` seconds in the background
+    and is cancelled when the service closes at shutdown."""
+    from jwtgate.service import AuthService, FileKeyStore
+    from jwtgate.storage import open_store
+
+    ensure_data_dir(settings)
+    policy = dataclasses.replace(
+        service_policy(settings), key_rotation_interval=settings.key_rotation_seconds
+    )
+    store = await open_store(settings.database_url_value)
+    try:
+        await store.migrate()
+    except BaseException:
+        await store.close()
+        raise
+    service = await AuthService.open(  # owns the store from here on, also when it fails
+        store=store,
+        keys=FileKeyStore(settings.keys_dir),
+        policy=policy,
+        clock=clock,
+        maintenance_interval=_MAINTENANCE_INTERVAL,
+    )
+    try:
+        yield service
+    finally:
+        await service.close()
 
 
 def _version() -> str:
