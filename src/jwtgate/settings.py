@@ -34,6 +34,7 @@ __all__ = ["ENV_PREFIX", "Settings", "insecure_findings", "load_settings"]
 
 ENV_PREFIX = "JWTGATE_"
 _CONFIG_VAR = "JWTGATE_CONFIG"
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 _SUPPORTED_DATABASES = ("sqlite+aiosqlite://", "postgresql+asyncpg://", "memory://")
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -91,6 +92,9 @@ class Settings(BaseSettings):
     login_failure_window: Seconds = Field(900, ge=1, le=86_400)
     # 0: off; else rotate the signing key once it has signed this long (checked every maintenance round).
     key_rotation_interval: Seconds = Field(0, ge=0, le=_MAX_ROTATION_INTERVAL)
+    # Unset: no Redis. Set: every revocation is also published on redis_channel (guards' redis mode).
+    redis_url: SecretStr | None = None
+    redis_channel: str = Field("jwtgate:revocations", min_length=1, max_length=200)
 
     @classmethod
     def settings_customise_sources(
@@ -150,6 +154,22 @@ class Settings(BaseSettings):
             raise ValueError(f"0 (off) or at least {_MIN_ROTATION_INTERVAL} seconds")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in _REDIS_SCHEMES or not (parts.netloc or parts.path):
+                raise ValueError("supported: redis://HOST[:PORT][/DB], rediss:// (TLS), unix://PATH")
+        return value
+
+    @field_validator("redis_channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if not value.isprintable() or " " in value:
+            raise ValueError("a channel name has no spaces or control characters")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database(cls, value: SecretStr | None) -> SecretStr | None:
@@ -203,6 +223,11 @@ class Settings(BaseSettings):
     def key_rotation_seconds(self) -> int | None:
         """``key_rotation_interval`` as the service policy takes it: None when off."""
         return self.key_rotation_interval or None
+
+    @property
+    def redis_url_value(self) -> str | None:
+        """The Redis URL, or None when unset (may hold a password: never log it)."""
+        return None if self.redis_url is None else self.redis_url.get_secret_value()
 
     @property
     def keys_dir(self) -> Path:

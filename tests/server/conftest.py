@@ -19,6 +19,9 @@ from jwtgate.service.passwords import Argon2Hasher
 from jwtgate.settings import Settings, load_settings
 from jwtgate.storage import open_store
 
+# Redis on 127.0.0.1:6379 for the broadcast tests (skip/fail rule shared with tests/storage).
+from storage.conftest import redis_url  # noqa: F401
+
 BASE_URL = "http://127.0.0.1:8000"
 PASSWORD = "correct horse battery"
 

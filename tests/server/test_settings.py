@@ -93,6 +93,10 @@ def test_database_password_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
         ("JWTGATE_KEY_ROTATION_INTERVAL", "-1", "JWTGATE_KEY_ROTATION_INTERVAL"),
         ("JWTGATE_KEY_ROTATION_INTERVAL", "999999999999", "JWTGATE_KEY_ROTATION_INTERVAL"),
         ("JWTGATE_KEY_ROTATION_INTERVAL", "1d", "JWTGATE_KEY_ROTATION_INTERVAL"),
+        ("JWTGATE_REDIS_URL", "http://127.0.0.1:6379", "supported: redis://"),
+        ("JWTGATE_REDIS_URL", "redis:", "supported: redis://"),
+        ("JWTGATE_REDIS_CHANNEL", "", "JWTGATE_REDIS_CHANNEL"),
+        ("JWTGATE_REDIS_CHANNEL", "a b", "no spaces"),
     ],
 )
 def test_invalid_values_are_refused_clearly(
@@ -231,3 +235,24 @@ def test_key_rotation_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.key_rotation_interval == 86400
     assert settings.key_rotation_seconds == 86400
+
+
+def test_redis_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings()
+    assert defaults.redis_url is None
+    assert defaults.redis_url_value is None  # no Redis unless configured
+    assert defaults.redis_channel == "jwtgate:revocations"
+    monkeypatch.setenv("JWTGATE_REDIS_URL", "rediss://:hunter2@cache.internal:6380/1")
+    monkeypatch.setenv("JWTGATE_REDIS_CHANNEL", "prod:revocations")
+    settings = load_settings()
+    assert settings.redis_url_value == "rediss://:hunter2@cache.internal:6380/1"
+    assert settings.redis_channel == "prod:revocations"
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.model_dump())
+
+
+def test_a_bad_redis_url_is_not_repeated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWTGATE_REDIS_URL", "http://user:s3cr3t-pw@cache/0")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "s3cr3t-pw" not in str(raised.value)

@@ -10,12 +10,12 @@ import pytest
 
 from jwtgate.service import Argon2Hasher, AuthService, MemoryKeyStore
 from jwtgate.service.keyring import KeyStore
-from jwtgate.service.ports import Store
+from jwtgate.service.ports import RevocationBroadcaster, Store
 from jwtgate.storage import open_store
 from jwtgate.storage.sql import SqlStore
 
 # The PostgreSQL database of this run (created once, dropped at the end) comes from the storage suite.
-from storage.conftest import _empty_tables, postgres_url  # noqa: F401
+from storage.conftest import _empty_tables, postgres_url, redis_url  # noqa: F401
 
 from ._support import FrozenClock, OpenService, cheap_hasher, make_policy
 
@@ -51,6 +51,7 @@ async def open_service(store_url: str, clock: FrozenClock) -> AsyncIterator[Open
         keys: KeyStore | None = None,
         hasher: Argon2Hasher | None = None,
         wrap: Callable[[Store], Store] | None = None,
+        broadcaster: RevocationBroadcaster | None = None,
         **policy: object,
     ) -> AuthService:
         store = shared_memory if store_url == "memory://" else await open_store(store_url)
@@ -62,6 +63,7 @@ async def open_service(store_url: str, clock: FrozenClock) -> AsyncIterator[Open
             clock=clock,
             hasher=hasher or cheap_hasher(),
             maintenance_interval=None,
+            broadcaster=broadcaster,
         )
         opened.append(service)
         return service

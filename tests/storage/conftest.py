@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -102,3 +103,41 @@ async def store(store_url: str) -> AsyncIterator[Store]:
         await opened.migrate()
     yield opened
     await opened.close()
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """Redis on 127.0.0.1:6379 (tests use a unique channel each); skipped when it is down, unless
+    JWTGATE_REQUIRE_SERVICES=1, then the test fails (the same rule as tests/protect)."""
+    import redis.asyncio
+    from redis.exceptions import RedisError
+
+    client = redis.asyncio.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError):
+        if os.environ.get("JWTGATE_REQUIRE_SERVICES") == "1":
+            pytest.fail("Redis on 127.0.0.1:6379 is required (JWTGATE_REQUIRE_SERVICES=1)")
+        pytest.skip("Redis on 127.0.0.1:6379 is not running")
+    finally:
+        await client.aclose()
+    return REDIS_URL
+
+
+def unique_channel() -> str:
+    return f"jwtgate-test-{uuid.uuid4().hex}:revocations"
+
+
+async def next_messages(pubsub: Any, count: int) -> list[Any]:
+    """The next ``count`` published messages, within a deadline of about 5 s."""
+    got: list[Any] = []
+    for _ in range(100):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
+        if message is not None:
+            got.append(message["data"])
+            if len(got) == count:
+                return got
+    raise AssertionError(f"got {len(got)} of {count} messages")

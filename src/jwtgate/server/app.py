@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from prometheus_client import Counter
 from starlette.middleware.cors import CORSMiddleware
 
 from jwtgate.server.metrics import MetricsMiddleware
@@ -28,6 +29,8 @@ from jwtgate.settings import Settings
 
 if TYPE_CHECKING:
     from jwtgate.service import AuthService
+    from jwtgate.service.ports import RevocationBroadcaster
+    from jwtgate.service.records import Revocation
 
 __all__ = ["create_app"]
 
@@ -53,13 +56,20 @@ def create_app(
     from jwtgate.server.state import AppState
 
     state = AppState(settings=settings, clock=clock, service=service)
+    broadcast_failures = None
+    if settings.redis_url is not None:
+        broadcast_failures = Counter(
+            "jwtgate_revocation_broadcast_failures",
+            "Revocations whose Redis broadcast failed (guards get them from the feed)",
+            registry=state.metrics.registry,
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if service is not None:
             yield
             return
-        async with _open_service(settings, clock) as opened:
+        async with _open_service(settings, clock, broadcast_failures) as opened:
             state.service = opened
             try:
                 yield
@@ -101,15 +111,19 @@ def create_app(
 
 
 @contextlib.asynccontextmanager
-async def _open_service(settings: Settings, clock: Callable[[], float]) -> AsyncIterator[AuthService]:
+async def _open_service(
+    settings: Settings, clock: Callable[[], float], broadcast_failures: Counter | None
+) -> AsyncIterator[AuthService]:
     """The service of ``jwtgate serve``: :func:`open_service`'s start-up plus what only a running
     server needs. Its maintenance task (purge of expired rows, automatic key rotation when
     ``key_rotation_interval`` is set) runs every ``_MAINTENANCE_INTERVAL`` seconds in the background
-    and is cancelled when the service closes at shutdown."""
+    and is cancelled when the service closes at shutdown. With ``redis_url`` set, every revocation
+    is also published on ``redis_channel`` (failures counted in ``broadcast_failures``)."""
     from jwtgate.service import AuthService, FileKeyStore
     from jwtgate.storage import open_store
 
     ensure_data_dir(settings)
+    broadcaster = _broadcaster(settings, broadcast_failures)
     policy = dataclasses.replace(
         service_policy(settings), key_rotation_interval=settings.key_rotation_seconds
     )
@@ -118,6 +132,8 @@ async def _open_service(settings: Settings, clock: Callable[[], float]) -> Async
         await store.migrate()
     except BaseException:
         await store.close()
+        if broadcaster is not None:
+            await broadcaster.close()
         raise
     service = await AuthService.open(  # owns the store from here on, also when it fails
         store=store,
@@ -125,11 +141,41 @@ async def _open_service(settings: Settings, clock: Callable[[], float]) -> Async
         policy=policy,
         clock=clock,
         maintenance_interval=_MAINTENANCE_INTERVAL,
+        broadcaster=broadcaster,
     )
     try:
         yield service
     finally:
         await service.close()
+
+
+def _broadcaster(settings: Settings, failures: Counter | None) -> RevocationBroadcaster | None:
+    url = settings.redis_url_value
+    if url is None:
+        return None
+    # Imported here: the redis package is needed only when a Redis URL is configured.
+    from jwtgate.storage.redis import RedisBroadcaster
+
+    redis = RedisBroadcaster.from_url(url, channel=settings.redis_channel)
+    return redis if failures is None else _CountingBroadcaster(redis, failures)
+
+
+class _CountingBroadcaster:
+    """Counts failed publishes in the app's metrics, then lets the service log and go on."""
+
+    def __init__(self, inner: RevocationBroadcaster, failures: Counter) -> None:
+        self._inner = inner
+        self._failures = failures
+
+    async def publish(self, entries: Sequence[Revocation]) -> None:
+        try:
+            await self._inner.publish(entries)
+        except Exception:
+            self._failures.inc()
+            raise
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 def _version() -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,7 +27,7 @@ from jwtgate.service.clients import ClientRegistry
 from jwtgate.service.keyring import KeyInfo, KeyRing, KeyStore
 from jwtgate.service.passwords import Argon2Hasher, PasswordHasher
 from jwtgate.service.policy import ServicePolicy
-from jwtgate.service.ports import Store
+from jwtgate.service.ports import RevocationBroadcaster, Store
 from jwtgate.service.ratelimit import MemoryRateLimiter, RateLimiter
 from jwtgate.service.sessions import Sessions, check_user_id
 from jwtgate.service.types import ClientInfo, SessionInfo, TokenPair, UserInfo, audit_dict
@@ -55,11 +54,12 @@ class AuthService:
         hasher: PasswordHasher,
         account_limiter: RateLimiter,
         ip_limiter: RateLimiter,
+        broadcaster: RevocationBroadcaster | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
         self._clock = clock
-        self._authority = TokenAuthority(ring, policy, store, clock)
+        self._authority = TokenAuthority(ring, policy, store, clock, broadcaster)
         self._sessions = Sessions(store, policy, self._authority, clock)
         self._accounts = Accounts(
             store, hasher, clock, account_limiter=account_limiter, ip_limiter=ip_limiter
@@ -79,11 +79,14 @@ class AuthService:
         account_limiter: RateLimiter | None = None,
         ip_limiter: RateLimiter | None = None,
         maintenance_interval: float | None = 300.0,
+        broadcaster: RevocationBroadcaster | None = None,
     ) -> AuthService:
         """Load (or create) the key ring and the denylist. ``maintenance_interval`` seconds between
         background purges of expired rows (None: only when :meth:`purge` is called).
+        ``broadcaster``: where new denylist entries are pushed after each commit (best effort).
 
-        The service owns ``store`` from here on: :meth:`close` closes it, and so does a failed open."""
+        The service owns ``store`` and ``broadcaster`` from here on: :meth:`close` closes them, and
+        so does a failed open."""
         try:
             now = clock()
             ring = await KeyRing.open(
@@ -99,11 +102,13 @@ class AuthService:
                 hasher=hasher or Argon2Hasher(),
                 account_limiter=account_limiter or _limiter(policy, policy.login_max_failures_account),
                 ip_limiter=ip_limiter or _limiter(policy, policy.login_max_failures_ip),
+                broadcaster=broadcaster,
             )
             await service._authority.sync(now, force=True)
             await service._accounts.warm_up()
         except BaseException:
             await store.close()
+            await _close_broadcaster(broadcaster)
             raise
         if maintenance_interval is not None:
             service._maintenance = asyncio.create_task(service._maintain(maintenance_interval))
@@ -115,7 +120,10 @@ class AuthService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
             self._maintenance = None
-        await self.store.close()
+        try:
+            await _close_broadcaster(self._authority.broadcaster)
+        finally:
+            await self.store.close()
 
     async def ping(self) -> None:
         """One cheap round trip to the store (readiness checks); StorageError when it does not answer."""
@@ -321,7 +329,8 @@ class AuthService:
         except TokenError:
             return
         expires_at = float(claims["exp"]) + self.policy.leeway
-        self._authority.deny(await self.store.add_revocation("jti", claims["jti"], expires_at))
+        entry = await self.store.add_revocation("jti", claims["jti"], expires_at)
+        await self._authority.revoked([entry])
 
     async def introspect(self, token: str, token_type_hint: str | None = None) -> dict[str, Any]:
         """RFC 7662: ``{"active": False}`` for anything not currently valid."""
@@ -371,17 +380,18 @@ class AuthService:
             raise InvalidRequest("limit must be an integer from 1 to 1000")
         page = await self.store.revocations(after=after, limit=limit, now=self._clock())
         return {
-            "revocations": [
-                {
-                    "cursor": r.cursor,
-                    "type": r.kind,
-                    "value": r.value,
-                    "expires_at": math.ceil(r.expires_at),
-                }
-                for r in page
-            ],
+            "revocations": [r.feed_entry() for r in page],
             "cursor": page[-1].cursor if page else after,
         }
+
+
+async def _close_broadcaster(broadcaster: RevocationBroadcaster | None) -> None:
+    if broadcaster is None:
+        return
+    try:
+        await broadcaster.close()
+    except Exception as err:  # shutting down: a failed close of a best-effort channel changes nothing
+        logger.warning("closing the revocation broadcaster failed (%s)", type(err).__name__)
 
 
 def _limiter(policy: ServicePolicy, max_failures: int) -> MemoryRateLimiter:

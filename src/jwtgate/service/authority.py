@@ -8,8 +8,9 @@ changed (revocations by cursor, key rotations) at most every ``revocation_sync_i
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from jwtgate.errors import RevokedToken
@@ -17,13 +18,15 @@ from jwtgate.jose.jwks import KeySet
 from jwtgate.service.denylist import Denylist
 from jwtgate.service.keyring import KeyInfo, KeyRing
 from jwtgate.service.policy import ServicePolicy
-from jwtgate.service.ports import RevocationStore
+from jwtgate.service.ports import RevocationBroadcaster, RevocationStore
 from jwtgate.service.records import Revocation
 from jwtgate.tokens import RFC9068_REQUIRED, Issuer, Verifier
 
 __all__ = ["TokenAuthority"]
 
 _VERIFY_CACHE = 4096
+
+logger = logging.getLogger("jwtgate.service")
 
 
 class TokenAuthority:
@@ -33,8 +36,10 @@ class TokenAuthority:
         policy: ServicePolicy,
         revocations: RevocationStore,
         clock: Callable[[], float],
+        broadcaster: RevocationBroadcaster | None = None,
     ) -> None:
         self._ring = ring
+        self.broadcaster = broadcaster
         self._policy = policy
         self._revocations = revocations
         self._clock = clock
@@ -106,9 +111,23 @@ class TokenAuthority:
             raise RevokedToken
         return claims
 
-    def deny(self, entry: Revocation) -> None:
-        """Reject tokens covered by ``entry`` at once in this process (it is stored already)."""
-        self._denylist.add(entry)
+    async def revoked(self, entries: Sequence[Revocation]) -> None:
+        """``entries`` were just committed to the store: deny them here, then broadcast them.
+
+        Never raises for the broadcast: the revocation is done and the feed serves it; a guard that
+        missed the message catches up from the feed when it resubscribes."""
+        for entry in entries:
+            self._denylist.add(entry)
+        if not entries or self.broadcaster is None:
+            return
+        try:
+            await self.broadcaster.publish(entries)
+        except Exception as err:  # any broadcaster failure: the store already holds the truth
+            logger.warning(
+                "revocation broadcast failed (%s); %d entries are in the feed only",
+                getattr(err, "code", type(err).__name__),
+                len(entries),
+            )
 
     def jwks(self, now: float) -> dict[str, Any]:
         return self._ring.jwks(now)

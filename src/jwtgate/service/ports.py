@@ -123,6 +123,17 @@ class AuditStore(Protocol):
         """Newest first."""
 
 
+class RevocationBroadcaster(Protocol):
+    """Pushes new denylist entries to guards at once (e.g. Redis pub/sub). Optional and best effort:
+    the store and its feed stay the source of truth, so the service logs a failed publish and goes on.
+    """
+
+    async def publish(self, entries: Sequence[Revocation]) -> None:
+        """Send each entry (as :meth:`Revocation.feed_entry` JSON), in order; raise on failure."""
+
+    async def close(self) -> None: ...
+
+
 class Store(UserStore, SessionStore, RevocationStore, ClientStore, AuditStore, Protocol):
     """A complete backend."""
 

@@ -6,6 +6,7 @@ Records are immutable: a store returns fresh ones and the service never mutates 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -66,6 +67,16 @@ class Revocation:
     kind: RevocationKind
     value: str
     expires_at: float
+
+    def feed_entry(self) -> dict[str, Any]:
+        """The entry as guards read it, in the feed and on the broadcast channel alike:
+        ``{"cursor", "type", "value", "expires_at"}`` with ``expires_at`` whole seconds, rounded up."""
+        return {
+            "cursor": self.cursor,
+            "type": self.kind,
+            "value": self.value,
+            "expires_at": math.ceil(self.expires_at),
+        }
 
 
 @dataclass(frozen=True, slots=True)

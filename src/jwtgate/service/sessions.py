@@ -151,8 +151,7 @@ class Sessions:
     ) -> int:
         """Revoke the live ones among ``session_ids``; returns how many; audited with ``reason``."""
         entries = await self._store.revoke_sessions(session_ids, now, now + self._policy.deny_ttl)
-        for entry in entries:
-            self._authority.deny(entry)
+        await self._authority.revoked(entries)  # after the commit: deny here, then broadcast
         if entries:
             await self._store.add_audit_event(
                 "sessions_revoked",
