@@ -352,6 +352,15 @@ def insecure_findings(settings: Settings) -> list[str]:
             findings.append(f"JWTGATE_CORS_ORIGINS allows the plain-http origin {origin}")
     if settings.leeway > 120:
         findings.append(f"JWTGATE_LEEWAY={settings.leeway}s accepts expired tokens for long")
+    redis_url = settings.redis_url_value
+    if redis_url is not None:
+        redis_parts = urlsplit(redis_url)
+        if redis_parts.scheme == "redis" and not _is_loopback(redis_parts.hostname or ""):
+            # Never the URL itself: it may hold a password.
+            findings.append(
+                "JWTGATE_REDIS_URL is a plain redis:// URL to a non-loopback host: revocations (and "
+                "any Redis password) cross the network in clear; use rediss://"
+            )
     findings.extend(_data_dir_findings(settings.data_dir))
     return findings
 

@@ -256,3 +256,22 @@ def test_a_bad_redis_url_is_not_repeated(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ConfigError) as raised:
         load_settings()
     assert "s3cr3t-pw" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "flagged"),
+    [
+        ("redis://:hunter2@cache.internal:6379/0", True),
+        ("redis://10.0.0.5:6379", True),
+        ("rediss://:hunter2@cache.internal:6380/0", False),
+        ("redis://127.0.0.1:6379/0", False),
+        ("redis://localhost:6379/0", False),
+        ("redis://[::1]:6379/0", False),
+        ("unix:///run/redis.sock", False),
+    ],
+)
+def test_check_flags_plain_redis_beyond_loopback(url: str, flagged: bool) -> None:
+    findings = insecure_findings(load_settings(redis_url=url))
+    redis_findings = [f for f in findings if "JWTGATE_REDIS_URL" in f]
+    assert bool(redis_findings) is flagged
+    assert all("rediss://" in f and "hunter2" not in f for f in redis_findings)
