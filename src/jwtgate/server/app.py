@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -24,13 +23,11 @@ from jwtgate.server.routes_cookie import build_cookie_router
 from jwtgate.server.routes_meta import build_meta_router
 from jwtgate.server.routes_oauth import build_oauth_router
 from jwtgate.server.routes_pages import build_pages_router
-from jwtgate.server.runtime import ensure_data_dir, service_policy
+from jwtgate.server.runtime import open_service
 from jwtgate.settings import Settings
 
 if TYPE_CHECKING:
     from jwtgate.service import AuthService
-    from jwtgate.service.ports import RevocationBroadcaster
-    from jwtgate.service.records import Revocation
 
 __all__ = ["create_app"]
 
@@ -69,7 +66,12 @@ def create_app(
         if service is not None:
             yield
             return
-        async with _open_service(settings, clock, broadcast_failures) as opened:
+        async with open_service(
+            settings,
+            clock,
+            maintenance_interval=_MAINTENANCE_INTERVAL,
+            broadcast_failures=broadcast_failures,
+        ) as opened:
             state.service = opened
             try:
                 yield
@@ -108,74 +110,6 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ErrorBoundaryMiddleware)
     return app
-
-
-@contextlib.asynccontextmanager
-async def _open_service(
-    settings: Settings, clock: Callable[[], float], broadcast_failures: Counter | None
-) -> AsyncIterator[AuthService]:
-    """The service of ``jwtgate serve``: :func:`open_service`'s start-up plus what only a running
-    server needs. Its maintenance task (purge of expired rows, automatic key rotation when
-    ``key_rotation_interval`` is set) runs every ``_MAINTENANCE_INTERVAL`` seconds in the background
-    and is cancelled when the service closes at shutdown. With ``redis_url`` set, every revocation
-    is also published on ``redis_channel`` (failures counted in ``broadcast_failures``)."""
-    from jwtgate.service import AuthService, FileKeyStore
-    from jwtgate.storage import open_store
-
-    ensure_data_dir(settings)
-    broadcaster = _broadcaster(settings, broadcast_failures)
-    policy = dataclasses.replace(
-        service_policy(settings), key_rotation_interval=settings.key_rotation_seconds
-    )
-    store = await open_store(settings.database_url_value)
-    try:
-        await store.migrate()
-    except BaseException:
-        await store.close()
-        if broadcaster is not None:
-            await broadcaster.close()
-        raise
-    service = await AuthService.open(  # owns the store from here on, also when it fails
-        store=store,
-        keys=FileKeyStore(settings.keys_dir),
-        policy=policy,
-        clock=clock,
-        maintenance_interval=_MAINTENANCE_INTERVAL,
-        broadcaster=broadcaster,
-    )
-    try:
-        yield service
-    finally:
-        await service.close()
-
-
-def _broadcaster(settings: Settings, failures: Counter | None) -> RevocationBroadcaster | None:
-    url = settings.redis_url_value
-    if url is None:
-        return None
-    # Imported here: the redis package is needed only when a Redis URL is configured.
-    from jwtgate.storage.redis import RedisBroadcaster
-
-    redis = RedisBroadcaster.from_url(url, channel=settings.redis_channel)
-    return redis if failures is None else _CountingBroadcaster(redis, failures)
-
-
-class _CountingBroadcaster:
-    """Counts failed publishes in the app's metrics, then lets the service log and go on."""
-
-    def __init__(self, inner: RevocationBroadcaster, failures: Counter) -> None:
-        self._inner = inner
-        self._failures = failures
-
-    async def publish(self, entries: Sequence[Revocation]) -> None:
-        try:
-            await self._inner.publish(entries)
-        except Exception:
-            self._failures.inc()
-            raise
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 def _version() -> str:

@@ -1,17 +1,26 @@
-"""Open the service described by the settings: data folder, store (migrated), keys, policy.
+"""Open the service described by the settings: data folder, store (migrated), keys, policy, and the
+Redis broadcaster when ``JWTGATE_REDIS_URL`` is set.
 
-Shared by the app's lifespan and the CLI so both run exactly the same start-up.
+Shared by the app's lifespan and the CLI so both run exactly the same start-up (a revocation made with
+``jwtgate sessions revoke`` is broadcast like one made over HTTP).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from jwtgate.service import AuthService, FileKeyStore, ServicePolicy
 from jwtgate.settings import Settings
 from jwtgate.storage import open_store
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
+
+    from jwtgate.service.ports import RevocationBroadcaster
+    from jwtgate.service.records import Revocation
 
 __all__ = ["ensure_data_dir", "open_service", "service_policy"]
 
@@ -31,6 +40,7 @@ def service_policy(settings: Settings) -> ServicePolicy:
         login_max_failures_account=settings.login_max_failures_account,
         login_max_failures_ip=settings.login_max_failures_ip,
         login_failure_window=settings.login_failure_window,
+        key_rotation_interval=settings.key_rotation_seconds,
     )
 
 
@@ -44,24 +54,67 @@ def ensure_data_dir(settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def open_service(
-    settings: Settings, clock: Callable[[], float], *, migrate: bool = True
+    settings: Settings,
+    clock: Callable[[], float],
+    *,
+    migrate: bool = True,
+    maintenance_interval: float | None = None,
+    broadcast_failures: Counter | None = None,
 ) -> AsyncIterator[AuthService]:
-    """Yield a ready :class:`AuthService`; closes it (and its store) on exit."""
+    """Yield a ready :class:`AuthService`; closes it (its store and broadcaster) on exit.
+
+    ``maintenance_interval``: seconds between background purges and automatic key rotations (a running
+    server sets it; a CLI command leaves it None). ``broadcast_failures`` counts failed Redis publishes.
+    """
     ensure_data_dir(settings)
+    broadcaster = _broadcaster(settings, broadcast_failures)
     store = await open_store(settings.database_url_value)
     try:
         if migrate:
             await store.migrate()
-        service = await AuthService.open(
-            store=store,
-            keys=FileKeyStore(settings.keys_dir),
-            policy=service_policy(settings),
-            clock=clock,
-        )
     except BaseException:
-        await store.close()  # the service owns the store only once it exists
+        await store.close()
+        if broadcaster is not None:
+            await broadcaster.close()
         raise
+    service = await AuthService.open(  # owns the store and broadcaster from here on, also when it fails
+        store=store,
+        keys=FileKeyStore(settings.keys_dir),
+        policy=service_policy(settings),
+        clock=clock,
+        maintenance_interval=maintenance_interval,
+        broadcaster=broadcaster,
+    )
     try:
         yield service
     finally:
         await service.close()
+
+
+def _broadcaster(settings: Settings, failures: Counter | None) -> RevocationBroadcaster | None:
+    url = settings.redis_url_value
+    if url is None:
+        return None
+    # Imported here: the redis package is needed only when a Redis URL is configured.
+    from jwtgate.storage.redis import RedisBroadcaster
+
+    redis = RedisBroadcaster.from_url(url, channel=settings.redis_channel)
+    return redis if failures is None else _CountingBroadcaster(redis, failures)
+
+
+class _CountingBroadcaster:
+    """Counts failed publishes in the app's metrics, then lets the service log and go on."""
+
+    def __init__(self, inner: RevocationBroadcaster, failures: Counter) -> None:
+        self._inner = inner
+        self._failures = failures
+
+    async def publish(self, entries: Sequence[Revocation]) -> None:
+        try:
+            await self._inner.publish(entries)
+        except Exception:
+            self._failures.inc()
+            raise
+
+    async def close(self) -> None:
+        await self._inner.close()
