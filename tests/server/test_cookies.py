@@ -137,3 +137,16 @@ async def test_csrf_key_is_created_owner_only(browser: httpx.AsyncClient, alice:
     key_file = app.state.jwtgate.settings.data_dir / "csrf.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert len(key_file.read_bytes()) == 32
+
+
+async def test_revoking_this_browsers_own_session_clears_its_cookies(
+    browser: httpx.AsyncClient, alice: Any
+) -> None:
+    csrf = await cookie_login(browser)
+    sessions = (await browser.get("/api/sessions")).json()["sessions"]
+    (own,) = [item["id"] for item in sessions if item["current"]]
+    response = await browser.delete(f"/api/sessions/{own}", headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 204
+    cleared = response.headers.get_list("set-cookie")
+    assert any(line.startswith("__Host-jwtgate-access=") and "Max-Age=0" in line for line in cleared)
+    assert (await browser.get("/api/me")).status_code == 401

@@ -123,7 +123,10 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
         if len(sid) > 200:
             raise ApiError(404, "not_found", "not found")
         await service_of(request).revoke_session(sid, user_id=claims["sub"])
-        return Response(status_code=204, headers={"Cache-Control": "no-store"})
+        response = Response(status_code=204, headers={"Cache-Control": "no-store"})
+        if sid == claims.get("sid") and ACCESS_COOKIE in request.cookies:
+            clear_session_cookies(response)  # this browser's own session: its cookies are dead now
+        return response
 
     @router.post(
         "/password",
