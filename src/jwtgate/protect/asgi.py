@@ -16,9 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
-from jwtgate.errors import JwtgateError
+from jwtgate.errors import InvalidRequest, JwtgateError
 from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
-from jwtgate.protect.errors import InvalidRequest
 from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser, check_grants
 
 __all__ = ["JWTAuthMiddleware"]

@@ -3,17 +3,17 @@
 ::
 
     JwtgateError
-    ├── GuardUnavailable           temporarily_unavailable  503 + Retry-After: the guard cannot decide now
-    │   ├── JWKSUnavailable        jwks_unavailable         no usable signing keys (down, garbage, timeout)
-    │   └── RevocationUnavailable  revocation_unavailable   the revocation denylist is not in sync
-    └── InvalidRequest             invalid_request          400, e.g. two Authorization headers
+    └── GuardUnavailable           temporarily_unavailable  503 + Retry-After: the guard cannot decide now
+        ├── JWKSUnavailable        jwks_unavailable         no usable signing keys (down, garbage, timeout)
+        └── RevocationUnavailable  revocation_unavailable   the revocation denylist is not in sync
 
+(A malformed request, e.g. two Authorization headers, is :class:`jwtgate.errors.InvalidRequest`: 400.)
 Both unavailable errors fail closed: a request the guard cannot check is refused, never let through.
 """
 
 from __future__ import annotations
 
-from jwtgate.errors import JwtgateError
+from jwtgate.errors import InvalidRequest, JwtgateError
 
 __all__ = ["GuardUnavailable", "InvalidRequest", "JWKSUnavailable", "RevocationUnavailable"]
 
@@ -38,11 +38,3 @@ class JWKSUnavailable(GuardUnavailable):
 class RevocationUnavailable(GuardUnavailable):
     code = "revocation_unavailable"
     description = "the revocation list is temporarily unavailable"
-
-
-class InvalidRequest(JwtgateError):
-    """The request itself is malformed (RFC 6750 ``invalid_request``): answered 400."""
-
-    code = "invalid_request"
-    oauth_error = "invalid_request"
-    description = "the request is malformed"

@@ -22,9 +22,8 @@ from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.security import HTTPBearer, OAuth2PasswordBearer
 from starlette.responses import Response
 
-from jwtgate.errors import ConfigError
+from jwtgate.errors import ConfigError, InvalidRequest
 from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
-from jwtgate.protect.errors import InvalidRequest
 from jwtgate.protect.guard import Guard, TokenUser, check_grants
 
 __all__ = ["BearerHTTPException", "add_error_handler", "require"]

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from jwtgate.bearer import bearer_token as parse_bearer
+from jwtgate.errors import MalformedToken
 from jwtgate.server.cookies import ACCESS_COOKIE, SAFE_METHODS, check_origin
 from jwtgate.server.problems import ApiError, bearer_challenge
 from jwtgate.server.state import app_state, csrf_signer, service_of
@@ -42,15 +44,17 @@ def bearer_token(request: Request) -> str:
             description,
             headers={"WWW-Authenticate": bearer_challenge("invalid_request", description)},
         )
-    scheme, _, token = values[0].strip().partition(" ")
-    if scheme.lower() != "bearer":
+    try:
+        token = parse_bearer(values[0].strip())
+    except MalformedToken:
+        token = ""  # "Bearer" with nothing after it
+    if token is None:
         raise ApiError(
             401,
             "unauthorized",
             "bearer authentication required",
             headers={"WWW-Authenticate": bearer_challenge()},
         )
-    token = token.strip()
     if not token or not set(token) <= _B64TOKEN:
         description = "the token is malformed"
         raise ApiError(

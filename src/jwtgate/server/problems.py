@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from jwtgate import errors
+from jwtgate.bearer import challenge
 
 __all__ = [
     "ApiError",
@@ -65,19 +66,9 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def _quote(text: str) -> str:
-    # auth-param quoted-string: drop characters that would need escaping or break the header.
-    return "".join(ch for ch in text if ch not in '"\\' and 0x20 <= ord(ch) < 0x7F)
-
-
 def bearer_challenge(error: str | None = None, description: str | None = None) -> str:
     """An RFC 6750 section 3 ``WWW-Authenticate`` value; no error details when none was sent."""
-    params = [f'realm="{REALM}"']
-    if error is not None:
-        params.append(f'error="{_quote(error)}"')
-        if description:
-            params.append(f'error_description="{_quote(description)}"')
-    return "Bearer " + ", ".join(params)
+    return challenge(REALM, error, description)
 
 
 def error_response(
