@@ -3,23 +3,63 @@
 Each operation is a full ``service.refresh()``: token lookup, the conditional UPDATE + child INSERT in
 one transaction, and signing a new access token. Sequential, one process, bounded in time.
 
-    PYTHONPATH=src python bench/refresh.py [--seconds 3] [--alg RS256] [--database sqlite|memory]
+    PYTHONPATH=src python bench/refresh.py [--seconds 3] [--alg RS256] [--database sqlite|memory] [--http]
+
+``--http`` also measures ``POST /api/token/refresh`` through the real FastAPI app (in process, over
+httpx's ASGI transport: routing, body parsing, the error and security middleware, JSON answers), on the
+same service, so the two figures can be compared side by side.
 """
 
+# ruff: noqa: E402 - the path fix below must run before the third-party imports
+
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as ``python bench/refresh.py``, this folder comes first on sys.path, and its sibling bench/http.py
+# would shadow the standard library's ``http`` package (httpx needs it). Drop the folder from the path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import argparse
 import asyncio
 import json
 import tempfile
 import time
-from pathlib import Path
 
 from jwtgate.service import Argon2Hasher, AuthService, MemoryKeyStore, ServicePolicy
 from jwtgate.storage import open_store
 
 
-async def run(seconds: float, alg: str, database: str) -> dict[str, object]:
+async def _http_rotations(service: AuthService, refresh_token: str, seconds: float) -> tuple[int, float]:
+    import httpx
+
+    from jwtgate.server import create_app
+    from jwtgate.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(load_settings(data_dir=Path(tmp)), service=service)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+
+            async def rotate(token: str) -> str:
+                response = await http.post("/api/token/refresh", json={"refresh_token": token})
+                response.raise_for_status()
+                return str(response.json()["refresh_token"])
+
+            for _ in range(20):  # warm up
+                refresh_token = await rotate(refresh_token)
+            done = 0
+            started = time.perf_counter()
+            while time.perf_counter() < started + seconds:
+                for _ in range(20):
+                    refresh_token = await rotate(refresh_token)
+                done += 20
+            return done, time.perf_counter() - started
+
+
+async def run(seconds: float, alg: str, database: str, http: bool = False) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         url = "memory://" if database == "memory" else f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}"
         store = await open_store(url)
@@ -53,6 +93,9 @@ async def run(seconds: float, alg: str, database: str) -> dict[str, object]:
                     issuer.mint("bench", ttl=900, session_id="s", claims={"username": "bench"})
                 signed += 20
             sign_elapsed = time.perf_counter() - sign_started
+            http_done, http_elapsed = (
+                await _http_rotations(service, pair.refresh_token, seconds) if http else (0, 0.0)
+            )
         finally:
             await service.close()
     return {
@@ -62,6 +105,7 @@ async def run(seconds: float, alg: str, database: str) -> dict[str, object]:
         "seconds": round(elapsed, 3),
         "ops_per_s": round(done / elapsed),
         "sign_only_ops_per_s": round(signed / sign_elapsed),
+        "http_ops_per_s": round(http_done / http_elapsed) if http_elapsed else None,
     }
 
 
@@ -70,9 +114,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--alg", default="RS256")
     parser.add_argument("--database", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument("--http", action="store_true", help="also through the HTTP app")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(run(args.seconds, args.alg, args.database))
+    result = asyncio.run(run(args.seconds, args.alg, args.database, args.http))
     if args.json:
         print(json.dumps(result))
     else:
@@ -81,6 +126,8 @@ def main() -> None:
             f"{result['ops_per_s']} ops/s ({result['rotations']} in {result['seconds']} s); "
             f"signing alone: {result['sign_only_ops_per_s']} ops/s"
         )
+        if result["http_ops_per_s"] is not None:
+            print(f"through the HTTP app (POST /api/token/refresh): {result['http_ops_per_s']} ops/s")
 
 
 if __name__ == "__main__":
