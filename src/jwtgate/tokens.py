@@ -164,6 +164,7 @@ class Issuer:
         return MintedToken(signing_input + "." + b64url_encode(signature), body)
 
 
+_CONTAINERS = (list, dict)
 #: claims, names of claims holding lists/objects, and the interval in which the time claims hold
 _CacheEntry = tuple[dict[str, Any], tuple[str, ...], float, float]
 
@@ -172,8 +173,8 @@ class Verifier:
     """Verifies RFC 9068 access tokens. :meth:`verify` returns the claims or raises a TokenError.
 
     ``cache_size`` > 0 keeps that many verified tokens (keyed by the exact string) so a token used for
-    many requests is verified once; time claims are still checked on every call, and
-    :meth:`update_keys` clears the cache.
+    many requests is verified twice (a token enters the cache on its second use); time claims are still
+    checked on every call, and :meth:`update_keys` clears the cache.
     """
 
     def __init__(
@@ -216,6 +217,7 @@ class Verifier:
         self._cache_size = cache_size
         # token -> (claims, names of the claims holding a list or object, copied on every hit)
         self._cache: OrderedDict[str, _CacheEntry] = OrderedDict()
+        self._seen: set[int] = set()
 
     @property
     def keys(self) -> KeySet:
@@ -228,6 +230,7 @@ class Verifier:
         self._keys = keys
         self._headers = {}
         self._cache = OrderedDict()
+        self._seen = set()
 
     def verify(self, token: str, *, now: float | None = None) -> dict[str, Any]:
         """Return the claims of a valid token; raise a TokenError subclass otherwise."""
@@ -253,12 +256,21 @@ class Verifier:
         self._check_claims(claims)
         self._check_times(claims, current)
         if self._cache_size:
+            # Admit a token on its second verification only: a token used once (a new token per
+            # request) would pay the insertion and push useful entries out. Hashes are enough here: a
+            # collision only admits a token early, the cache itself is keyed by the exact string.
+            seen, fingerprint = self._seen, hash(token)
+            if fingerprint not in seen:
+                if len(seen) >= 4 * self._cache_size:
+                    seen.clear()
+                seen.add(fingerprint)
+                return claims
             if len(self._cache) >= self._cache_size:
                 # Oldest first, O(1). Threads share a Verifier (WSGI, FastAPI sync routes): another one
                 # may have emptied it meanwhile, which is harmless.
                 with contextlib.suppress(KeyError):
                     self._cache.popitem(last=False)
-            containers = tuple(name for name, value in claims.items() if type(value) in (list, dict))
+            containers = tuple([name for name, value in claims.items() if type(value) in _CONTAINERS])
             self._cache[token] = (claims, containers, *self._validity(claims))
             return _copy_claims(claims, containers)
         return claims
@@ -300,8 +312,9 @@ class Verifier:
 
     def _validity(self, claims: dict[str, Any]) -> tuple[float, float]:
         """The interval in which the (already checked) time claims accept the token, leeway included."""
-        starts = [value for name in ("nbf", "iat") if (value := claims.get(name)) is not None]
-        return (max(starts) - self.leeway if starts else -math.inf), claims["exp"] + self.leeway
+        nbf, iat = claims.get("nbf"), claims.get("iat")
+        start = iat if nbf is None or (iat is not None and iat > nbf) else nbf
+        return (-math.inf if start is None else start - self.leeway), claims["exp"] + self.leeway
 
     def _check_times(self, claims: dict[str, Any], now: float) -> None:
         leeway = self.leeway

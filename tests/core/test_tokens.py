@@ -18,6 +18,7 @@ from jwtgate import (
     UnknownKey,
     Verifier,
     WrongType,
+    generate_key,
 )
 from jwtgate.tokens import REGISTERED_CLAIMS
 
@@ -564,3 +565,27 @@ def test_cache_isolates_nested_claims(key: Any, clock: FrozenClock) -> None:
         claims["aud"].append("evil")
         claims["cnf"]["jkt"] = "y"
         claims["deep"][0].append(2)
+
+
+def test_cache_admits_a_token_on_its_second_use(clock: FrozenClock) -> None:
+    signing = generate_key("HS256")
+    public = signing.public_key()
+    checks: list[int] = []
+    real = public._verify
+
+    def counting(data: bytes, signature: bytes) -> None:
+        checks.append(1)
+        real(data, signature)
+
+    public._verify = counting
+    verifier = Verifier(KeySet([public]), issuer=ISSUER, audience=AUDIENCE, clock=clock, cache_size=4)
+    once = forge(signing, claims={"jti": "used-once"})
+    assert verifier.verify(once)["jti"] == "used-once"
+    assert len(checks) == 1
+    token = forge(signing, claims={"jti": "used-often"})
+    for _ in range(5):
+        assert verifier.verify(token)["jti"] == "used-often"
+    assert len(checks) == 3  # verified on its first and second use, then served from the cache
+    verifier.update_keys(KeySet([public]))
+    verifier.verify(token)
+    assert len(checks) == 4  # a key change empties the cache
