@@ -96,7 +96,7 @@ def test_user_add_without_terminal_or_stdin_flag(runner: CliRunner, data_dir: Pa
 def test_user_add_prompts_with_hidden_input_on_a_terminal(
     runner: CliRunner, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("jwtgate.cli._stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("jwtgate.cli.common.stdin_is_terminal", lambda: True)
     code, out, _ = run(runner, "user", "add", "alice", data_dir=data_dir, stdin=f"{PASSWORD}\n{PASSWORD}\n")
     assert code == 0
     assert PASSWORD not in out  # hidden input is not echoed
@@ -109,7 +109,7 @@ def test_unexpected_errors_are_one_line_without_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret-in-message")
 
-    monkeypatch.setattr("jwtgate.cli.open_service", broken)
+    monkeypatch.setattr("jwtgate.cli.common.open_service", broken)
     code, out, err = run(runner, "user", "list", data_dir=data_dir)
     assert code == 1
     assert "unexpected RuntimeError" in err

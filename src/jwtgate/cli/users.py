@@ -1,0 +1,90 @@
+"""`jwtgate user ...`: add, list, disable, enable, set-password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from jwtgate.cli.common import (
+    DataDir,
+    PasswordStdin,
+    handles_errors,
+    read_password,
+    run_with_service,
+    settings_for,
+    table,
+)
+from jwtgate.service import AuthService
+
+
+@handles_errors
+def user_add(
+    name: Annotated[str, typer.Argument(help="The username.")],
+    data_dir: DataDir = None,
+    password_stdin: PasswordStdin = False,
+    role: Annotated[list[str] | None, typer.Option(help="A role (repeatable).")] = None,
+    scope: Annotated[list[str] | None, typer.Option(help="A scope (repeatable). [default: read]")] = None,
+) -> None:
+    """Create a user; the password comes from stdin or a hidden prompt."""
+    settings = settings_for(data_dir)
+    password = read_password(password_stdin)
+
+    async def add(service: AuthService) -> Any:
+        return await service.add_user(
+            name, password, roles=tuple(role or ()), scopes=tuple(scope or ("read",))
+        )
+
+    user = run_with_service(settings, add)
+    typer.echo(f"created user {user.username} (id {user.id})")
+
+
+@handles_errors
+def user_list(data_dir: DataDir = None) -> None:
+    """List users."""
+
+    async def fetch(service: AuthService) -> Any:
+        return await service.list_users()
+
+    users = run_with_service(settings_for(data_dir), fetch)
+    rows = [
+        [u.username, u.id, "disabled" if u.disabled else "active", ",".join(u.roles), " ".join(u.scopes)]
+        for u in users
+    ]
+    for line in table(["USERNAME", "ID", "STATE", "ROLES", "SCOPES"], rows):
+        typer.echo(line)
+
+
+def _set_disabled(name: str, data_dir: Path | None, disabled: bool) -> None:
+    async def change(service: AuthService) -> Any:
+        return await service.set_user_disabled(name, disabled)
+
+    run_with_service(settings_for(data_dir), change)
+    state = "disabled (all sessions revoked)" if disabled else "enabled"
+    typer.echo(f"user {name} {state}")
+
+
+@handles_errors
+def user_disable(name: str, data_dir: DataDir = None) -> None:
+    """Disable a user and revoke all their sessions."""
+    _set_disabled(name, data_dir, True)
+
+
+@handles_errors
+def user_enable(name: str, data_dir: DataDir = None) -> None:
+    """Enable a disabled user."""
+    _set_disabled(name, data_dir, False)
+
+
+@handles_errors
+def user_set_password(name: str, data_dir: DataDir = None, password_stdin: PasswordStdin = False) -> None:
+    """Set a user's password and revoke all their sessions."""
+    settings = settings_for(data_dir)
+    password = read_password(password_stdin)
+
+    async def change(service: AuthService) -> None:
+        await service.set_password(name, password)
+
+    run_with_service(settings, change)
+    typer.echo(f"password of {name} changed; all sessions revoked")
