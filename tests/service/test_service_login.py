@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from jwtgate.errors import InvalidCredentials, RateLimited
@@ -224,3 +226,26 @@ async def test_throttling_is_audited_once_per_step(service: AuthService, clock: 
     events = [e for e in await service.audit_events() if e["kind"] == "login_throttled"]
     assert [e["detail"] for e in events] == [{"username": "alice", "ip": "198.51.100.4", "retry_after": 1}]
     assert "wrong password" not in repr(events)
+
+
+async def test_concurrent_wrong_passwords_are_limited_like_sequential_ones(service: AuthService) -> None:
+    """Regression (security review): a burst of concurrent guesses all reached argon2 because the
+    failure was recorded only after the check. Attempts in flight now count against the limit."""
+    outcomes = await asyncio.gather(
+        *(service.login("alice", f"guess {n}", ip="10.0.0.9") for n in range(30)), return_exceptions=True
+    )
+    checked = [o for o in outcomes if isinstance(o, InvalidCredentials)]
+    refused = [o for o in outcomes if isinstance(o, RateLimited)]
+    assert len(checked) <= 5  # the account limit, as if they had come one by one
+    assert len(checked) + len(refused) == 30
+
+
+async def test_ipv6_clients_are_limited_per_64(open_service: OpenService) -> None:
+    service = await open_service(login_max_failures_ip=3)
+    for n in range(3):
+        with pytest.raises(InvalidCredentials):
+            await service.login(f"nobody{n}", "whatever", ip=f"2001:db8:1:2::{n + 1}")
+    with pytest.raises(RateLimited):
+        await service.login("nobody9", "whatever", ip="2001:db8:1:2:ffff::7")  # same /64
+    with pytest.raises(InvalidCredentials):
+        await service.login("nobody9", "whatever", ip="2001:db8:1:3::1")  # another /64

@@ -50,22 +50,49 @@ def test_policy_defaults() -> None:
     assert policy.deny_ttl == 930
 
 
+async def _fail(limiter: MemoryRateLimiter, key: str, now: float) -> None:
+    assert await limiter.acquire(key, now) == 0
+    await limiter.release(key, now, failed=True)
+
+
 async def test_rate_limiter_backoff_caps_and_memory_is_bounded() -> None:
     limiter = MemoryRateLimiter(max_failures=2, window=60, max_backoff=8, max_keys=3)
     for _ in range(2):
-        await limiter.failure("k", 0)
-    assert await limiter.retry_after("k", 0) == 1
-    for _ in range(10):
-        await limiter.failure("k", 0)
-    assert await limiter.retry_after("k", 0) == 8  # capped
-    assert await limiter.retry_after("k", 8) == 0
+        await _fail(limiter, "k", 0)
+    assert await limiter.acquire("k", 0) == 1
+    for now in range(1, 12):  # one attempt per second once blocked: the backoff grows, then caps
+        if await limiter.acquire("k", now) == 0:
+            await limiter.release("k", now, failed=True)
+    assert await limiter.blocked_for("k", 11) <= 8
+    assert await limiter.acquire("k", 30) == 0  # the cap has passed
+    await limiter.release("k", 30, failed=False)
     for key in ("a", "b", "c", "d"):
-        await limiter.failure(key, 100)
-    assert len(limiter) == 3  # "k" was stale, then the oldest went
+        await _fail(limiter, key, 100)
+    assert len(limiter) == 3  # "k" was quiet, then the oldest unblocked went
     await limiter.reset("d")
-    assert await limiter.retry_after("d", 100) == 0
+    assert await limiter.acquire("d", 100) == 0
     with pytest.raises(ConfigError):
         MemoryRateLimiter(max_failures=0, window=1, max_backoff=1)
+
+
+async def test_rate_limiter_counts_attempts_in_flight() -> None:
+    """Regression: concurrent guesses all passed the check before the first failure was recorded."""
+    limiter = MemoryRateLimiter(max_failures=3, window=60, max_backoff=60)
+    granted = [await limiter.acquire("user:alice", 0) == 0 for _ in range(10)]
+    assert granted.count(True) == 3  # the rest wait, although nothing has failed yet
+    for _ in range(3):
+        await limiter.release("user:alice", 0, failed=True)
+    assert await limiter.blocked_for("user:alice", 0) == 1
+
+
+async def test_rate_limiter_flood_of_new_keys_does_not_lift_a_block() -> None:
+    limiter = MemoryRateLimiter(max_failures=1, window=60, max_backoff=60, max_keys=3)
+    await _fail(limiter, "user:victim", 0)
+    await _fail(limiter, "user:victim", 1)  # blocked now
+    for n in range(10):
+        assert await limiter.acquire(f"ip:flood{n}", 2) == 0
+        await limiter.release(f"ip:flood{n}", 2, failed=False)
+    assert await limiter.blocked_for("user:victim", 2) > 0
 
 
 async def test_hashing_runs_off_the_event_loop_thread() -> None:

@@ -7,6 +7,7 @@ the client IP failed too often. Revoking sessions on disable or password change 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Callable, Sequence
 
@@ -25,6 +26,20 @@ from jwtgate.service.validation import (
 )
 
 __all__ = ["Accounts"]
+
+
+def client_network(address: str) -> str:
+    """The rate-limit identity of a client address: IPv6 clients by their /64 (one host commonly holds
+    a whole /64, so per-address counting would give it 2**64 budgets), IPv4 by address."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 class Accounts:
@@ -57,17 +72,24 @@ class Accounts:
         # Without a client address there is no per-IP limit: one shared bucket would let a single
         # client lock everybody out.
         client = clean_text(ip, 64)
-        ip_key = None if client is None else f"ip:{client}"
-        wait = await self._account_limiter.retry_after(account_key, now)
-        if ip_key is not None:
-            wait = max(wait, await self._ip_limiter.retry_after(ip_key, now))
-        if wait > 0:
-            raise RateLimited(retry_after=max(1, math.ceil(wait)))
-        user = await self._check_password(name, password)
-        if user is None or user.disabled:
-            await self._account_limiter.failure(account_key, now)
+        ip_key = None if client is None else f"ip:{client_network(client)}"
+        await self._reserve(self._account_limiter, account_key, now)
+        try:
             if ip_key is not None:
-                await self._ip_limiter.failure(ip_key, now)
+                await self._reserve(self._ip_limiter, ip_key, now)
+        except RateLimited:
+            await self._account_limiter.release(account_key, now, failed=False)
+            raise
+        failed = True
+        try:
+            user = await self._check_password(name, password)
+            failed = user is None or user.disabled
+        finally:
+            # Settled even when the check itself fails (cancelled, storage error): never a leaked slot.
+            await self._account_limiter.release(account_key, self._clock(), failed=failed)
+            if ip_key is not None:
+                await self._ip_limiter.release(ip_key, self._clock(), failed=failed)
+        if user is None or user.disabled:
             await self._audit_if_throttled(name, client, account_key, ip_key, now)
             raise InvalidCredentials
         await self._account_limiter.reset(account_key)
@@ -78,13 +100,19 @@ class Accounts:
             await self._store.set_password_hash(user.id, new_hash, user.password_changed_at)
         return user
 
+    @staticmethod
+    async def _reserve(limiter: RateLimiter, key: str, now: float) -> None:
+        wait = await limiter.acquire(key, now)
+        if wait > 0:
+            raise RateLimited(retry_after=max(1, math.ceil(wait)))
+
     async def _audit_if_throttled(
         self, name: str | None, client: str | None, account_key: str, ip_key: str | None, now: float
     ) -> None:
         """One audit event each time a failure makes the account or the IP wait (not per attempt:
         attempts while blocked are refused before they count)."""
-        account_wait = await self._account_limiter.retry_after(account_key, now)
-        ip_wait = 0.0 if ip_key is None else await self._ip_limiter.retry_after(ip_key, now)
+        account_wait = await self._account_limiter.blocked_for(account_key, now)
+        ip_wait = 0.0 if ip_key is None else await self._ip_limiter.blocked_for(ip_key, now)
         if account_wait > 0 or ip_wait > 0:
             detail = {"username": name, "ip": client, "retry_after": math.ceil(max(account_wait, ip_wait))}
             await self._store.add_audit_event("login_throttled", now, detail=detail)
@@ -95,11 +123,13 @@ class Accounts:
         if record is None:
             raise NotFound("no such user")
         key = f"user:{record.username}"
-        wait = await self._account_limiter.retry_after(key, now)
-        if wait > 0:
-            raise RateLimited(retry_after=max(1, math.ceil(wait)))
-        if await self._check_password(record.username, password) is None:
-            await self._account_limiter.failure(key, now)
+        await self._reserve(self._account_limiter, key, now)
+        failed = True
+        try:
+            failed = await self._check_password(record.username, password) is None
+        finally:
+            await self._account_limiter.release(key, self._clock(), failed=failed)
+        if failed:
             raise InvalidCredentials
         return record
 

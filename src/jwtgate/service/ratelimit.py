@@ -2,7 +2,11 @@
 
 After ``max_failures`` failures with no more than ``window`` seconds between them, a key is blocked for
 1 s, then 2 s, 4 s, ... up to ``max_backoff`` for each further failure. ``window`` quiet seconds forget it.
-The caller passes ``now`` (the service's clock), so tests never sleep.
+
+An attempt is *reserved* before the password is checked (:meth:`RateLimiter.acquire`) and settled after
+(:meth:`RateLimiter.release`): attempts still in flight count against the limit, so a burst of concurrent
+guesses cannot all pass the check before the first failure is recorded. The caller passes ``now`` (the
+service's clock), so tests never sleep.
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ __all__ = ["MemoryRateLimiter", "RateLimiter"]
 
 
 class RateLimiter(Protocol):
-    async def retry_after(self, key: str, now: float) -> float:
-        """Seconds until ``key`` may try again (0 when it may now)."""
+    async def acquire(self, key: str, now: float) -> float:
+        """Reserve one attempt for ``key`` and return 0, or return the seconds to wait (nothing reserved)."""
 
-    async def failure(self, key: str, now: float) -> None:
-        """Count a failure for ``key``."""
+    async def release(self, key: str, now: float, *, failed: bool) -> None:
+        """Settle an attempt reserved by :meth:`acquire`; ``failed`` counts it as a failure."""
 
     async def reset(self, key: str) -> None:
-        """Forget ``key`` (after a success)."""
+        """Forget the failures of ``key`` (after a success); attempts in flight stay reserved."""
+
+    async def blocked_for(self, key: str, now: float) -> float:
+        """Seconds ``key`` stays blocked by its failures (0 when it is not blocked)."""
 
 
 @dataclass(slots=True)
@@ -32,10 +39,13 @@ class _Entry:
     failures: int
     last_failure: float
     blocked_until: float
+    in_flight: int = 0
 
 
 class MemoryRateLimiter:
-    """In-process limiter. Holds at most ``max_keys`` keys: stale ones go first, then the oldest."""
+    """In-process limiter holding at most ``max_keys`` keys: quiet ones are dropped first, then the
+    oldest that are not blocked (a flood of new keys cannot lift an existing block while any other
+    entry can go)."""
 
     def __init__(
         self, *, max_failures: int, window: float, max_backoff: float, max_keys: int = 100_000
@@ -51,36 +61,67 @@ class MemoryRateLimiter:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def retry_after(self, key: str, now: float) -> float:
+    async def acquire(self, key: str, now: float) -> float:
         entry = self._entries.get(key)
         if entry is None:
-            return 0.0
-        return max(0.0, entry.blocked_until - now)
+            entry = self._entries[key] = _Entry(failures=0, last_failure=now, blocked_until=0.0)
+            if len(self._entries) > self.max_keys:
+                self._evict(now, keep=key)
+        elif now - entry.last_failure >= self.window and entry.blocked_until <= now:
+            entry.failures = 0  # quiet long enough: forgotten
+        if entry.blocked_until > now:
+            return entry.blocked_until - now
+        if entry.in_flight >= max(1, self.max_failures - entry.failures):
+            # Attempts still being checked may use up what is left: one at a time past the limit.
+            return 1.0
+        entry.in_flight += 1
+        return 0.0
 
-    async def failure(self, key: str, now: float) -> None:
-        entry = self._entries.pop(key, None)
-        if entry is None or now - entry.last_failure >= self.window:
-            entry = _Entry(failures=0, last_failure=now, blocked_until=0.0)
+    async def release(self, key: str, now: float, *, failed: bool) -> None:
+        entry = self._entries.get(key)
+        if entry is None:  # evicted meanwhile
+            if not failed:
+                return
+            entry = self._entries[key] = _Entry(failures=0, last_failure=now, blocked_until=0.0)
+        entry.in_flight = max(0, entry.in_flight - 1)
+        if not failed:
+            return
         entry.failures += 1
         entry.last_failure = now
         excess = entry.failures - self.max_failures
         if excess >= 0:
             backoff = self.max_backoff if excess >= 60 else min(self.max_backoff, 2.0**excess)
             entry.blocked_until = now + backoff
-        self._entries[key] = entry  # most recent last
-        if len(self._entries) > self.max_keys:
-            self._evict(now)
+        self._entries.move_to_end(key)  # most recent last
+
+    async def blocked_for(self, key: str, now: float) -> float:
+        entry = self._entries.get(key)
+        return 0.0 if entry is None else max(0.0, entry.blocked_until - now)
 
     async def reset(self, key: str) -> None:
-        self._entries.pop(key, None)
-
-    def _evict(self, now: float) -> None:
-        stale = [
-            k
-            for k, e in self._entries.items()
-            if now - e.last_failure >= self.window and e.blocked_until <= now
-        ]
-        for key in stale:
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        if entry.in_flight:
+            entry.failures, entry.blocked_until = 0, 0.0
+        else:
             del self._entries[key]
-        while len(self._entries) > self.max_keys:
-            self._entries.popitem(last=False)
+
+    def _evict(self, now: float, *, keep: str) -> None:
+        def idle(entry: _Entry) -> bool:
+            return entry.in_flight == 0 and entry.blocked_until <= now
+
+        for key in [k for k, e in self._entries.items() if idle(e) and now - e.last_failure >= self.window]:
+            if key != keep:
+                del self._entries[key]
+        for key in [k for k, e in self._entries.items() if idle(e)]:
+            if len(self._entries) <= self.max_keys:
+                return
+            if key != keep:
+                del self._entries[key]
+        while len(self._entries) > self.max_keys:  # every entry is blocked: the oldest block goes
+            oldest = next(iter(self._entries))
+            if oldest == keep:
+                self._entries.move_to_end(keep)
+                continue
+            del self._entries[oldest]
