@@ -150,3 +150,20 @@ async def test_revoking_this_browsers_own_session_clears_its_cookies(
     cleared = response.headers.get_list("set-cookie")
     assert any(line.startswith("__Host-jwtgate-access=") and "Max-Age=0" in line for line in cleared)
     assert (await browser.get("/api/me")).status_code == 401
+
+
+async def test_forged_refresh_does_not_spend_the_refresh_token(
+    browser: httpx.AsyncClient, clock: FrozenClock, alice: Any
+) -> None:
+    """Regression (security review): a refresh whose CSRF cookie and header merely agree with each other
+    (a planted cookie) was refused only after the rotation, so the real refresh then looked like a
+    reuse and revoked the session. The session-bound token is now checked first."""
+    csrf = await cookie_login(browser)
+    browser.cookies.set("jwtgate-csrf", "x", domain="auth.example", path="/")
+    forged = await browser.post("/api/cookie/refresh", headers={"X-CSRF-Token": "x"})
+    assert_error_shape(forged, 403, "access_denied")
+    browser.cookies.set("jwtgate-csrf", csrf, domain="auth.example", path="/")
+    clock.advance(60)  # past the reuse grace window: a spent token would now revoke the session
+    response = await browser.post("/api/cookie/refresh", headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 200
+    assert (await browser.get("/api/protected")).status_code == 200

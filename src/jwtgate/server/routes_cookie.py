@@ -62,8 +62,14 @@ def build_cookie_router() -> APIRouter:
         refresh_token = request.cookies.get(REFRESH_COOKIE)
         if not refresh_token:
             raise errors.InvalidGrant("no refresh cookie")
+        service = service_of(request)
         try:
-            pair = await service_of(request).refresh(refresh_token, **client_context(request))
+            # The session-bound CSRF check comes BEFORE the rotation: a forged request must not spend
+            # the refresh token (the real one would then look like a reuse and end the session).
+            session_id = await service.refresh_token_session(refresh_token)
+            if not hmac.compare_digest(header, csrf_signer(request).token_for(session_id)):
+                raise ApiError(403, "access_denied", "missing or wrong CSRF token")
+            pair = await service.refresh(refresh_token, **client_context(request))
         except errors.InvalidGrant:
             response = json_no_store(
                 {"error": "invalid_grant", "error_description": errors.InvalidGrant.description},
@@ -71,8 +77,6 @@ def build_cookie_router() -> APIRouter:
             )
             clear_session_cookies(response)  # dead session: stop the browser sending it
             return response
-        if not hmac.compare_digest(header, csrf_signer(request).token_for(pair.session_id)):
-            raise ApiError(403, "access_denied", "missing or wrong CSRF token")
         return _cookie_session(request, pair)
 
     return router

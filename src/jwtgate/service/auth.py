@@ -204,6 +204,16 @@ class AuthService:
         del user_agent  # the session keeps the login's; reuse events record the IP
         return await self._sessions.refresh(refresh_token, ip, self._clock())
 
+    async def refresh_token_session(self, refresh_token: object) -> str:
+        """The session a refresh token belongs to, without using the token (checks that must pass
+        before a rotation, e.g. cookie mode's CSRF token). InvalidGrant when it is not usable."""
+        if not isinstance(refresh_token, str) or not opaque.looks_like_refresh_token(refresh_token):
+            raise InvalidGrant
+        found = await self.store.find_refresh_token(opaque.digest(refresh_token))
+        if found is None:
+            raise InvalidGrant
+        return found[1].id
+
     async def authenticate(self, access_token: str) -> dict[str, Any]:
         """The claims of a valid, unrevoked access token; a TokenError otherwise."""
         return await self._authority.authenticate(access_token, self._clock())
