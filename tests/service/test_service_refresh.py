@@ -214,3 +214,14 @@ async def test_failure_mid_refresh_never_loses_the_session(
     retried = await service.refresh(pair.refresh_token)
     await service.authenticate(retried.access_token)
     await service.refresh(retried.refresh_token)
+
+
+async def test_every_grace_pair_is_audited(service: AuthService) -> None:
+    """Regression (security review): pairs handed out in the grace window left no trace."""
+    login = await service.login("alice", "correct horse")
+    await service.refresh(login.refresh_token)
+    await service.refresh(login.refresh_token, ip="198.51.100.7")  # a retry, or a replay
+    graces = [e for e in await service.audit_events() if e["kind"] == "refresh_grace"]
+    assert len(graces) == 1
+    assert graces[0]["session_id"] == login.session_id
+    assert graces[0]["detail"] == {"ip": "198.51.100.7"}

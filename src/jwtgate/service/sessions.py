@@ -100,7 +100,7 @@ class Sessions:
             # Live and unused, yet refused: the session changed under us (e.g. revoked). Fail closed.
             raise InvalidGrant
         if now - token.used_at <= self._policy.reuse_grace:
-            return await self._grace(user, session, now)
+            return await self._grace(user, session, ip, now)
         await self.revoke([session.id], now, "refresh_token_reuse", user_id=user.id)
         await self._store.add_audit_event(
             "refresh_token_reuse",
@@ -135,14 +135,21 @@ class Sessions:
             return None
         return self._pair(user, session, child_token, now)
 
-    async def _grace(self, user: UserRecord, session: SessionRecord, now: float) -> TokenPair:
-        """Within the grace window: rotate from the session's current token."""
+    async def _grace(self, user: UserRecord, session: SessionRecord, ip: object, now: float) -> TokenPair:
+        """Within the grace window: rotate from the session's current token, and audit it. Each grace
+        pair spends the token the previous answer carried, so however many arrive, one branch stays
+        live; a replay by a thief is recorded, and the victim's next use of a spent token after the
+        window revokes the session."""
         for _ in range(_GRACE_ATTEMPTS):
             current = await self._store.current_refresh_token(session.id)
             if current is None or now >= current.expires_at:
                 break
             pair = await self._rotate(user, session, current.digest, now)
             if pair is not None:
+                detail = {"ip": clean_text(ip, 64)}
+                await self._store.add_audit_event(
+                    "refresh_grace", now, user_id=user.id, session_id=session.id, detail=detail
+                )
                 return pair
         raise InvalidGrant
 
