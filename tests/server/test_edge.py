@@ -149,3 +149,10 @@ async def test_readiness_pings_the_store(client: httpx.AsyncClient, service: Any
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     await service.store.close()  # the database is gone for real: the ping fails
     assert_error_shape(await client.get("/readyz"), 503, "temporarily_unavailable")
+
+
+async def test_no_trailing_slash_redirect_built_from_the_host_header(client: httpx.AsyncClient) -> None:
+    """Regression (security review): /login/ answered 307 to https://<Host header>/login."""
+    response = await client.get("/login/", headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "location" not in response.headers

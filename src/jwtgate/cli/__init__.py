@@ -12,6 +12,8 @@ them (nothing registers itself on import).
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from jwtgate.cli import admin, serve, tokens, users
@@ -61,5 +63,7 @@ app = build_app()
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point. Files the commands create (database, its WAL, TLS keys, logs) are
+    owner-only: an auth server's data is secret, whatever the shell's umask."""
+    os.umask(0o077)
     app()

@@ -85,6 +85,9 @@ def create_app(
         version=_version(),
         lifespan=lifespan,
         swagger_ui_init_oauth={"usePkceWithAuthorizationCodeGrant": False},
+        # No trailing-slash redirects: they build Location from the Host header (open redirect
+        # behind a proxy that passes any Host).
+        redirect_slashes=False,
     )
     app.state.jwtgate = state
     install_error_handlers(app)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import os
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -176,18 +178,23 @@ def create_runner(url: str) -> Runner:
             # autocommit (each is one SELECT); writes open with BEGIN IMMEDIATE (ThreadRunner.write).
             connect_args={"check_same_thread": False, "isolation_level": None},
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, parsed.database)
         return ThreadRunner(engine)
     if driver == "postgresql+asyncpg":
         return AsyncRunner(create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True))
     raise ConfigError(f"unsupported database driver {driver!r}: use sqlite+aiosqlite or postgresql+asyncpg")
 
 
-def _configure_sqlite(engine: sa.Engine) -> None:
+def _configure_sqlite(engine: sa.Engine, path: str) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        # Password hashes and token digests live here: owner-only, whatever the umask (the WAL and
+        # shared-memory files exist once WAL mode is on).
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(path + suffix, 0o600)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         # NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the
