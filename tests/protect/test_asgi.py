@@ -89,7 +89,7 @@ async def test_missing_token_is_401_with_challenge(client: httpx.AsyncClient) ->
     response = await client.get("/hello")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="api"'
-    assert response.json() == {"error": "invalid_token", "error_description": "a bearer token is required"}
+    assert response.json() == {"error": "unauthorized", "error_description": "a bearer token is required"}
 
 
 async def test_open_paths_pass_as_anonymous(client: httpx.AsyncClient) -> None:

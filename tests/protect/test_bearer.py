@@ -50,7 +50,7 @@ def test_missing_token_has_a_challenge_without_error_code() -> None:
     answer = missing_token("api")
     assert answer.status == 401
     assert _header(answer.headers, "www-authenticate") == 'Bearer realm="api"'
-    assert json.loads(answer.body)["error"] == "invalid_token"
+    assert json.loads(answer.body)["error"] == "unauthorized"
 
 
 @pytest.mark.parametrize("error", [MalformedToken, BadSignature, ExpiredToken, RevokedToken, UnknownKey])

@@ -78,7 +78,7 @@ async def test_scopes_and_roles(guard: Guard, issuer: Issuer, with_middleware: b
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == 'Bearer realm="api"'
         assert response.json() == {
-            "error": "invalid_token",
+            "error": "unauthorized",
             "error_description": "a bearer token is required",
         }
 
@@ -146,7 +146,7 @@ async def test_guard_from_app_state(guard: Guard, issuer: Issuer) -> None:
         # Without add_error_handler, FastAPI wraps the body in "detail"; status and headers are right.
         response = await client.get("/me")
         assert response.status_code == 401
-        assert response.json()["detail"]["error"] == "invalid_token"
+        assert response.json()["detail"]["error"] == "unauthorized"
         assert response.headers["www-authenticate"] == 'Bearer realm="api"'
 
 

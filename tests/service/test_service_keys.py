@@ -203,3 +203,19 @@ async def test_a_ring_key_without_its_private_part_is_refused(
     (keys / "ring.json").write_text(json.dumps({"keys": [entry]}))
     with pytest.raises(ConfigError, match="private"):
         await open_service(keys=FileKeyStore(keys))
+
+
+async def test_a_too_short_hmac_ring_key_says_why(open_service: OpenService, tmp_path: Path) -> None:
+    """An HS key shorter than its hash is refused with the rule, not just "invalid" (and no key bytes)."""
+    import json
+
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    jwk = {"kty": "oct", "k": "AAAAAAAAAAA", "alg": "HS256", "kid": "short", "use": "sig"}
+    (keys / "short.jwk").write_text(json.dumps(jwk))
+    os.chmod(keys / "short.jwk", 0o600)
+    entry = {"kid": "short", "alg": "HS256", "state": "active", "created_at": 1}
+    (keys / "ring.json").write_text(json.dumps({"keys": [entry]}))
+    with pytest.raises(ConfigError, match="at least 32 bytes") as caught:
+        await open_service(keys=FileKeyStore(keys), signing_alg="HS256")
+    assert "AAAAAAAAAAA" not in str(caught.value)

@@ -51,7 +51,8 @@ def missing_token(realm: str) -> Rejection:
     return _answer(
         401,
         [("www-authenticate", challenge(realm, None, None, None))],
-        _body("invalid_token", MISSING_DESCRIPTION),
+        # No credentials is not an invalid token (RFC 6750 3.1): the same code as the auth server's.
+        _body("unauthorized", MISSING_DESCRIPTION),
     )
 
 
