@@ -19,6 +19,7 @@ from typing import Any
 from jwtgate.errors import InvalidRequest, JwtgateError
 from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
 from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser, check_grants
+from jwtgate.protect.paths import OpenPaths
 
 __all__ = ["JWTAuthMiddleware"]
 
@@ -56,8 +57,7 @@ class JWTAuthMiddleware:
         self.app = app
         self.guard = guard if guard is not None else Guard(**guard_options)
         self.realm = realm
-        self._open_paths = frozenset(p for p in exclude_paths if not p.endswith("*"))
-        self._open_prefixes = tuple(p[:-1] for p in exclude_paths if p.endswith("*"))
+        self._open_paths = OpenPaths(exclude_paths)
         self._scopes = self.guard.scopes
         self._roles = self.guard.roles
         self._scope_text = " ".join(self._scopes)
@@ -72,7 +72,7 @@ class JWTAuthMiddleware:
                 await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path in self._open_paths or (self._open_prefixes and path.startswith(self._open_prefixes)):
+        if path in self._open_paths:
             scope["auth"] = None
             scope["user"] = _ANONYMOUS
             scope["jwtgate.guard"] = self.guard

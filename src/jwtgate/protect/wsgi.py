@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from jwtgate.errors import ConfigError
 from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
 from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser, check_grants
+from jwtgate.protect.paths import OpenPaths
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -83,13 +84,12 @@ class JWTAuthWSGIMiddleware:
         self.app = app
         self.guard = guard if guard is not None else Guard(**guard_options)
         self.realm = realm
-        self._open_paths = frozenset(p for p in exclude_paths if not p.endswith("*"))
-        self._open_prefixes = tuple(p[:-1] for p in exclude_paths if p.endswith("*"))
+        self._open_paths = OpenPaths(exclude_paths)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         environ["jwtgate.guard"] = self.guard
-        if path in self._open_paths or (self._open_prefixes and path.startswith(self._open_prefixes)):
+        if path in self._open_paths:
             environ["jwtgate.claims"] = None
             environ["jwtgate.user"] = _ANONYMOUS
             return self.app(environ, start_response)
