@@ -57,7 +57,7 @@ class KeyRing:
             try:
                 key = key_from_jwk(item.jwk, item.info.alg)
             except ConfigError as err:
-                # The cause names the rule (e.g. "HS256 needs a secret of at least 32 bytes"), never key material.
+                # The cause names the rule ("HS256 needs a secret of at least 32 bytes"), never key material.
                 raise ConfigError(f"ring key {item.info.kid!r} is invalid: {err.description}") from err
             if not key.is_private:
                 raise ConfigError(f"ring key {item.info.kid!r} has no private part")
