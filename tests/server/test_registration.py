@@ -36,3 +36,14 @@ async def test_registration_conflict_and_validation(client: httpx.AsyncClient, a
         "/api/register", json={"username": "eve smith", "password": "long enough pw"}
     )
     assert_error_shape(bad_name, 422, "invalid_request")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"registration": "open", "login_max_failures_ip": 3}])
+async def test_a_burst_of_sign_ups_from_one_client_is_throttled(client: httpx.AsyncClient) -> None:
+    """Regression (security review): each sign-up costs an argon2 hash, and nothing limited them."""
+    for n in range(3):
+        body = {"username": f"bot{n}", "password": "long enough pw"}
+        assert (await client.post("/api/register", json=body)).status_code == 201
+    refused = await client.post("/api/register", json={"username": "bot9", "password": "long enough pw"})
+    assert_error_shape(refused, 429)
+    assert int(refused.headers["retry-after"]) >= 1

@@ -158,7 +158,8 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
         )
         async def register(request: Request) -> Response:
             body = await read_json(request, RegisterRequest)
-            user = await service_of(request).register(body.username, body.password)
+            ip = client_context(request)["ip"]
+            user = await service_of(request).register(body.username, body.password, ip=ip)
             logger.info("registered a user")
             return json_no_store(_user_view(user), status_code=201)
 

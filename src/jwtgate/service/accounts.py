@@ -100,6 +100,16 @@ class Accounts:
             await self._store.set_password_hash(user.id, new_hash, user.password_changed_at)
         return user
 
+    async def count_signup(self, ip: object, now: float) -> None:
+        """A self-service sign-up costs an argon2 hash like a login does: throttle bursts from one
+        client network with the per-IP limits (every sign-up counts, as a failure would)."""
+        client = clean_text(ip, 64)
+        if client is None:
+            return
+        key = f"signup:{client_network(client)}"
+        await self._reserve(self._ip_limiter, key, now)
+        await self._ip_limiter.release(key, now, failed=True)
+
     @staticmethod
     async def _reserve(limiter: RateLimiter, key: str, now: float) -> None:
         wait = await limiter.acquire(key, now)

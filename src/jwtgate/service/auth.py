@@ -261,8 +261,10 @@ class AuthService:
         """Create a user. InvalidRequest on a bad name/password/role/scope, Conflict if taken."""
         return await self._accounts.create(username, password, roles=roles, scopes=scopes)
 
-    async def register(self, username: str, password: str) -> UserInfo:
-        """Self-service sign-up with the default scopes (the server decides whether it is open)."""
+    async def register(self, username: str, password: str, *, ip: str | None = None) -> UserInfo:
+        """Self-service sign-up with the default scopes (the server decides whether it is open).
+        Each sign-up from a client network counts like a failed login from it (RateLimited)."""
+        await self._accounts.count_signup(ip, self._clock())
         return await self.add_user(username, password)
 
     async def get_user(self, user_id: str) -> UserInfo:
