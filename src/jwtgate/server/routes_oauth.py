@@ -10,6 +10,7 @@ from jwtgate.server.client_auth import authenticate_client
 from jwtgate.server.problems import ApiError
 from jwtgate.server.responses import NO_STORE, client_context, json_no_store, token_response
 from jwtgate.server.state import app_state, service_of
+from jwtgate.service import AuthService
 
 __all__ = ["build_oauth_router"]
 
@@ -18,6 +19,18 @@ _TOKEN_FIELDS = frozenset(
 )
 _TOKEN_OPERATION_FIELDS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
 _HINTS = frozenset({"access_token", "refresh_token"})
+
+
+_MAX_TOKEN_PARAMETER = 16_384  # longer than any token this server issues: not worth a lookup
+
+
+async def _client_token_request(request: Request) -> tuple[AuthService, str, str | None]:
+    """The shared start of RFC 7009 revocation and RFC 7662 introspection: the form, an authenticated
+    client, and the ``token`` with its ``token_type_hint``."""
+    form = await read_form(request, _TOKEN_OPERATION_FIELDS)
+    service = service_of(request)
+    await authenticate_client(request, form, service)
+    return service, _required(form, "token"), _hint(form)
 
 
 def _required(form: dict[str, str], name: str) -> str:
@@ -84,13 +97,10 @@ def build_oauth_router() -> APIRouter:
         ),
     )
     async def revoke(request: Request) -> Response:
-        form = await read_form(request, _TOKEN_OPERATION_FIELDS)
-        service = service_of(request)
-        await authenticate_client(request, form, service)
-        token_value = _required(form, "token")
+        service, token_value, hint = await _client_token_request(request)
         # RFC 7009 section 2.2: 200 whether or not the token was known or valid.
-        if len(token_value) <= 16_384:
-            await service.revoke_token(token_value, token_type_hint=_hint(form))
+        if len(token_value) <= _MAX_TOKEN_PARAMETER:
+            await service.revoke_token(token_value, token_type_hint=hint)
         return Response(status_code=200, headers=NO_STORE)
 
     @router.post(
@@ -102,13 +112,9 @@ def build_oauth_router() -> APIRouter:
         ),
     )
     async def introspect(request: Request) -> Response:
-        form = await read_form(request, _TOKEN_OPERATION_FIELDS)
-        service = service_of(request)
-        await authenticate_client(request, form, service)
-        token_value = _required(form, "token")
-        if len(token_value) > 16_384:
+        service, token_value, hint = await _client_token_request(request)
+        if len(token_value) > _MAX_TOKEN_PARAMETER:
             return json_no_store({"active": False})
-        info = await service.introspect(token_value, token_type_hint=_hint(form))
-        return json_no_store(info)
+        return json_no_store(await service.introspect(token_value, token_type_hint=hint))
 
     return router
