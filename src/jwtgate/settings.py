@@ -30,7 +30,13 @@ from pydantic_settings import (
 
 from jwtgate.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "Settings", "insecure_findings", "load_settings"]
+__all__ = ["ENV_PREFIX", "ISSUER_REQUIRED", "Settings", "insecure_findings", "load_settings"]
+
+ISSUER_REQUIRED = (
+    "JWTGATE_ISSUER is required with a PostgreSQL database or a non-loopback host: every instance must "
+    "sign with one issuer, and the default (this instance's own http://HOST:PORT) differs between "
+    "instances; set it to the public URL clients use, e.g. JWTGATE_ISSUER=https://auth.example.com"
+)
 
 ENV_PREFIX = "JWTGATE_"
 _CONFIG_VAR = "JWTGATE_CONFIG"
@@ -95,6 +101,16 @@ class Settings(BaseSettings):
     # Unset: no Redis. Set: every revocation is also published on redis_channel (guards' redis mode).
     redis_url: SecretStr | None = None
     redis_channel: str = Field("jwtgate:revocations", min_length=1, max_length=200)
+    # Scale-out: private signing keys and server secrets live in the database, sealed with this
+    # key-encryption key (base64url, 32 bytes) when one is set; _PREVIOUS lists keys still accepted
+    # to open records while `jwtgate keys rewrap` moves them to the current one.
+    key_encryption_key: SecretStr | None = None
+    key_encryption_key_file: Path | None = None
+    key_encryption_key_previous: SecretStr | None = None
+    # Seconds between polls of the database for other instances' changes (revocations, key ring).
+    sync_interval: float = Field(1.0, ge=0.05, le=60)
+    # Seconds a new `next` key is published in the JWKS before a rotation lets it sign.
+    key_publication_delay: Seconds = Field(300, ge=0, le=86_400)
 
     @classmethod
     def settings_customise_sources(
@@ -183,6 +199,8 @@ class Settings(BaseSettings):
             raise ValueError("refresh_idle_ttl must not exceed session_absolute_ttl")
         if self.access_token_ttl > self.refresh_idle_ttl:
             raise ValueError("access_token_ttl must not exceed refresh_idle_ttl")
+        if self.key_encryption_key is not None and self.key_encryption_key_file is not None:
+            raise ValueError("set key_encryption_key or key_encryption_key_file, not both")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
         for path in (self.tls_cert, self.tls_key):
@@ -231,7 +249,68 @@ class Settings(BaseSettings):
 
     @property
     def keys_dir(self) -> Path:
+        """Where releases before 0.2 kept the key ring (imported into the database once)."""
         return self.data_dir / "keys"
+
+    @property
+    def database_is_sqlite(self) -> bool:
+        return self.database_url_value.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file of the database URL (None for other databases)."""
+        url = self.database_url_value
+        if not url.startswith("sqlite"):
+            return None
+        return Path(url.split(":///", 1)[1]) if ":///" in url else None
+
+    @property
+    def database_location(self) -> str:
+        """Where the data is, for messages: the SQLite file, or the database URL without password."""
+        path = self.sqlite_path
+        if path is not None:
+            return str(path)
+        if self.database_url_value == "memory://":
+            return "memory://"
+        parts = urlsplit(self.database_url_value)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
+
+    def key_encryption_keys(self) -> tuple[bytes | None, list[bytes]]:
+        """(current KEK, previous KEKs) from the settings; ConfigError naming the variable on bad input.
+        The file must be readable by its owner only."""
+        from jwtgate.service.sealing import parse_kek
+
+        current: bytes | None = None
+        if self.key_encryption_key is not None:
+            current = parse_kek(
+                self.key_encryption_key.get_secret_value(), source=f"{ENV_PREFIX}KEY_ENCRYPTION_KEY"
+            )
+        elif self.key_encryption_key_file is not None:
+            path = self.key_encryption_key_file
+            source = f"{ENV_PREFIX}KEY_ENCRYPTION_KEY_FILE"
+            try:
+                mode = path.stat().st_mode
+                text = path.read_text("utf-8")
+            except (OSError, UnicodeDecodeError) as err:
+                raise ConfigError(f"{source}: cannot read {path}") from err
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(f"{source}: {path} is readable by others: chmod 600 it")
+            current = parse_kek(text, source=source)
+        previous: list[bytes] = []
+        if self.key_encryption_key_previous is not None:
+            for part in self.key_encryption_key_previous.get_secret_value().split(","):
+                if part.strip():
+                    previous.append(parse_kek(part, source=f"{ENV_PREFIX}KEY_ENCRYPTION_KEY_PREVIOUS"))
+        return current, previous
+
+    @property
+    def issuer_must_be_set(self) -> bool:
+        """PostgreSQL (several instances) or a non-loopback host: the default issuer (this instance's
+        own URL) would differ between instances and move with the port, so it must be explicit."""
+        shared = self.database_url_value.startswith("postgresql")
+        return self.issuer is None and (shared or not _is_loopback(self.host))
 
 
 class _ConfigFileSource(PydanticBaseSettingsSource):
@@ -361,6 +440,8 @@ def insecure_findings(settings: Settings) -> list[str]:
                 "JWTGATE_REDIS_URL is a plain redis:// URL to a non-loopback host: revocations (and "
                 "any Redis password) cross the network in clear; use rediss://"
             )
+    if settings.issuer_must_be_set:
+        findings.append(ISSUER_REQUIRED)
     findings.extend(_data_dir_findings(settings.data_dir))
     return findings
 

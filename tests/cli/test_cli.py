@@ -47,7 +47,14 @@ def run(
     return result.exit_code, result.stdout, result.stderr
 
 
+def init(runner: CliRunner, data_dir: Path) -> None:
+    code, _, err = run(runner, "init", data_dir=data_dir)
+    assert code == 0, err
+
+
 def add_user(runner: CliRunner, data_dir: Path, name: str = "alice") -> None:
+    if not (data_dir / "jwtgate.db").exists():
+        init(runner, data_dir)
     code, out, err = run(
         runner, "user", "add", name, "--password-stdin", data_dir=data_dir, stdin=PASSWORD + "\n"
     )
@@ -97,6 +104,7 @@ def test_user_add_prompts_with_hidden_input_on_a_terminal(
     runner: CliRunner, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("jwtgate.cli.common.stdin_is_terminal", lambda: True)
+    init(runner, data_dir)
     code, out, _ = run(runner, "user", "add", "alice", data_dir=data_dir, stdin=f"{PASSWORD}\n{PASSWORD}\n")
     assert code == 0
     assert PASSWORD not in out  # hidden input is not echoed
@@ -214,7 +222,8 @@ def test_token_verify_reads_stdin_and_needs_keys(runner: CliRunner, data_dir: Pa
     assert run(runner, "token", "verify", "-", data_dir=data_dir, stdin=token + "\n")[0] == 0
     code, _, err = run(runner, "token", "verify", token, data_dir=tmp_path / "empty")
     assert code == 1
-    assert "no keys" in err
+    assert "no jwtgate data at" in err
+    assert not (tmp_path / "empty").exists()
 
 
 def test_token_decode_is_labelled_unverified(runner: CliRunner, data_dir: Path) -> None:
@@ -255,6 +264,7 @@ def test_sessions_list_and_revoke(runner: CliRunner, data_dir: Path) -> None:
 
 
 def test_client_add_prints_the_secret_once(runner: CliRunner, data_dir: Path) -> None:
+    init(runner, data_dir)
     code, out, _ = run(runner, "client", "add", "orders-api", data_dir=data_dir)
     assert code == 0
     lines = dict(line.split(":", 1) for line in out.splitlines() if ":" in line and not line.startswith("("))
@@ -267,11 +277,15 @@ def test_client_add_prints_the_secret_once(runner: CliRunner, data_dir: Path) ->
     assert asyncio.run(authenticate()) == "orders-api"
 
 
-def test_migrate_creates_the_database(runner: CliRunner, data_dir: Path) -> None:
+def test_migrate_needs_data_and_is_idempotent(runner: CliRunner, data_dir: Path) -> None:
+    code, _, err = run(runner, "migrate", data_dir=data_dir)
+    assert code == 1
+    assert "run `jwtgate init`" in err
+    assert not data_dir.exists()  # it created nothing
+    init(runner, data_dir)
     code, out, _ = run(runner, "migrate", data_dir=data_dir)
     assert code == 0
     assert "up to date" in out
-    assert (data_dir / "jwtgate.db").exists()
     assert run(runner, "migrate", data_dir=data_dir)[0] == 0  # idempotent
 
 
@@ -329,13 +343,14 @@ def test_data_dir_comes_from_the_environment(
     runner: CliRunner, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JWTGATE_DATA_DIR", str(data_dir))
-    assert run(runner, "migrate")[0] == 0
+    assert run(runner, "init")[0] == 0
     assert (data_dir / "jwtgate.db").exists()
 
 
 def test_every_command_takes_data_dir(runner: CliRunner) -> None:
     commands = [
         ["serve"],
+        ["init"],
         ["migrate"],
         ["check"],
         ["user", "add"],
@@ -345,6 +360,7 @@ def test_every_command_takes_data_dir(runner: CliRunner) -> None:
         ["user", "set-password"],
         ["keys", "list"],
         ["keys", "rotate"],
+        ["keys", "rewrap"],
         ["sessions", "list"],
         ["sessions", "revoke"],
         ["token", "decode"],
@@ -356,3 +372,5 @@ def test_every_command_takes_data_dir(runner: CliRunner) -> None:
         result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, command
         assert "--data-dir" in result.stdout, command
+        if command != ["dev-cert"]:  # the only command that never touches the database
+            assert "--database-url" in result.stdout, command

@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from jwtgate.server import create_app
 from jwtgate.server.runtime import service_policy
 from jwtgate.service import AuthService
-from jwtgate.service.keyring import FileKeyStore
 from jwtgate.service.passwords import Argon2Hasher
 from jwtgate.settings import Settings, load_settings
 from jwtgate.storage import open_store
@@ -66,7 +65,6 @@ async def service(settings: Settings, clock: FrozenClock) -> AsyncIterator[AuthS
     await store.migrate()
     opened = await AuthService.open(
         store=store,
-        keys=FileKeyStore(settings.keys_dir),
         policy=service_policy(settings),
         clock=clock,
         hasher=Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),

@@ -132,11 +132,20 @@ async def test_bearer_clients_need_no_csrf(client: httpx.AsyncClient, alice: Any
     assert "set-cookie" not in response.headers
 
 
-async def test_csrf_key_is_created_owner_only(browser: httpx.AsyncClient, alice: Any, app: FastAPI) -> None:
-    await cookie_login(browser)
-    key_file = app.state.jwtgate.settings.data_dir / "csrf.key"
-    assert key_file.stat().st_mode & 0o777 == 0o600
-    assert len(key_file.read_bytes()) == 32
+async def test_csrf_key_is_a_shared_server_secret(
+    browser: httpx.AsyncClient, alice: Any, app: FastAPI
+) -> None:
+    """The CSRF key lives in the database (every instance signs alike), not in a data-folder file."""
+    csrf = await cookie_login(browser)
+    service = app.state.jwtgate.service
+    assert len(service.server_secret("csrf")) == 32
+    assert await service.store.get_secret("csrf") is not None
+    assert not (app.state.jwtgate.settings.data_dir / "csrf.key").exists()
+    sessions = (await browser.get("/api/sessions")).json()["sessions"]
+    (own,) = [item["id"] for item in sessions if item["current"]]
+    from jwtgate.server.cookies import CsrfSigner
+
+    assert CsrfSigner(service.server_secret("csrf")).token_for(own) == csrf
 
 
 async def test_revoking_this_browsers_own_session_clears_its_cookies(

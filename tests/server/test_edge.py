@@ -112,13 +112,11 @@ async def test_lifespan_opens_a_fresh_data_folder(tmp_path: Path, monkeypatch: p
         await service.add_user("carol", PASSWORD)
         tokens = await login(http, "carol")
         assert (await http.get("/api/protected", headers=bearer(tokens["access_token"]))).status_code == 200
+        assert len(await service.store.load_keys()) == 2  # the key ring lives in the database
     data_dir = tmp_path / "fresh"
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    assert (data_dir / "jwtgate.db").exists()
-    key_files = [p for p in (data_dir / "keys").rglob("*") if p.is_file()]
-    assert key_files
-    for path in key_files:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((data_dir / "jwtgate.db").stat().st_mode) == 0o600
+    assert sorted(p.name for p in data_dir.iterdir() if not p.name.startswith("jwtgate.db")) == []
     assert app.state.jwtgate.service is None
 
 

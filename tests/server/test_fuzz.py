@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from jwtgate.server import create_app
 from jwtgate.server.runtime import service_policy
-from jwtgate.service import Argon2Hasher, AuthService, FileKeyStore
+from jwtgate.service import Argon2Hasher, AuthService
 from jwtgate.settings import load_settings
 from jwtgate.storage import open_store
 
@@ -83,8 +83,7 @@ class Harness:
         store = await open_store("memory://")
         self.service = await AuthService.open(
             store=store,
-            keys=FileKeyStore(settings.keys_dir),
-            policy=service_policy(settings),
+                policy=service_policy(settings),
             clock=FrozenClock(),
             hasher=Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),
         )

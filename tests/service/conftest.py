@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from jwtgate.service import Argon2Hasher, AuthService, MemoryKeyStore
+from jwtgate.service import Argon2Hasher, AuthService
 from jwtgate.service.keyring import KeyStore
+from jwtgate.service.sealing import Sealer
 from jwtgate.service.ports import RevocationBroadcaster, Store
 from jwtgate.storage import open_store
 from jwtgate.storage.sql import SqlStore
@@ -39,7 +40,6 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def open_service(store_url: str, clock: FrozenClock) -> AsyncIterator[OpenService]:
     """Opens services on this test's backend (each with its own store connection); closes them all."""
     opened: list[AuthService] = []
-    shared_keys = MemoryKeyStore()
     shared_memory = await open_store("memory://")  # services "in other processes" share it
     if store_url.startswith("postgresql"):
         cleaner = SqlStore.from_url(store_url)
@@ -49,16 +49,20 @@ async def open_service(store_url: str, clock: FrozenClock) -> AsyncIterator[Open
     async def factory(
         *,
         keys: KeyStore | None = None,
+        sealer: Sealer | None = None,
+        create: bool = True,
         hasher: Argon2Hasher | None = None,
         wrap: Callable[[Store], Store] | None = None,
         broadcaster: RevocationBroadcaster | None = None,
         **policy: object,
     ) -> AuthService:
-        store = shared_memory if store_url == "memory://" else await open_store(store_url)
+        store = _Shared(shared_memory) if store_url == "memory://" else await open_store(store_url)
         await store.migrate()
         service = await AuthService.open(
             store=wrap(store) if wrap else store,
-            keys=keys or shared_keys,
+            keys=keys,
+            sealer=sealer,
+            create=create,
             policy=make_policy(**policy),
             clock=clock,
             hasher=hasher or cheap_hasher(),
@@ -79,3 +83,17 @@ async def service(open_service: OpenService) -> AuthService:
     await svc.add_user("alice", "correct horse", roles=["admin"], scopes=["read", "write"])
     await svc.add_user("bob", "bob password")
     return svc
+
+
+class _Shared:
+    """The memory store shared by the services of one test ("other processes"): a service that fails
+    to open, or closes, must not close it for the others."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def close(self) -> None:
+        return None

@@ -1,52 +1,55 @@
-"""The key ring: files and modes, JWKS, rotation with pre-published keys, retirement, other processes."""
+"""The key ring in the database: JWKS, rotation with pre-published keys and a publication delay,
+algorithm switches, retirement, other instances, read-only opens, and sealing with a key-encryption key."""
 
 from __future__ import annotations
 
-import os
-import stat
-from pathlib import Path
+import base64
+import json
+import secrets
 
 import pytest
 
-from jwtgate import KeySet, Verifier
+from jwtgate import KeySet, Verifier, generate_key
 from jwtgate.errors import ConfigError, ExpiredToken, UnknownKey
-from jwtgate.service import AuthService, FileKeyStore
+from jwtgate.service import AuthService, Sealer
+from jwtgate.service.keystore import KeyInfo, StoredKey
+from jwtgate.service.ports import NotInitialised
 
 from ._support import FrozenClock, OpenService
 
 
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
+def kid_of(token: str) -> str:
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    return str(header["kid"])
 
 
-async def test_first_open_creates_private_files(open_service: OpenService, tmp_path: Path) -> None:
-    keys_dir = tmp_path / "keys"
-    service = await open_service(keys=FileKeyStore(keys_dir), signing_alg="ES256")
-    assert mode(keys_dir) == 0o700
-    files = sorted(p.name for p in keys_dir.iterdir() if not p.name.startswith("."))
-    infos = await service.list_keys()
-    assert sorted(i.state for i in infos) == ["active", "next"]
-    assert files == sorted([f"{i.kid}.jwk" for i in infos] + ["ring.json"])
-    for path in keys_dir.iterdir():
-        assert mode(path) == 0o600, path
-    assert "d" in __import__("json").loads((keys_dir / f"{infos[0].kid}.jwk").read_text())
-    assert "FileKeyStore" in repr(FileKeyStore(keys_dir))
+def states(infos: list[KeyInfo]) -> dict[str, KeyInfo]:
+    return {i.state: i for i in infos if i.state != "retired"}
 
 
-async def test_keys_survive_a_restart(open_service: OpenService, tmp_path: Path) -> None:
-    first = await open_service(keys=FileKeyStore(tmp_path / "keys"))
+async def test_first_open_creates_an_active_and_a_next_key_in_the_store(open_service: OpenService) -> None:
+    service = await open_service(signing_alg="ES256")
+    stored = await service.store.load_keys()
+    assert sorted(s.info.state for s in stored) == ["active", "next"]
+    assert all(json.loads(s.material)["d"] for s in stored)  # no KEK: plain private JWKs
+    assert {s.kek_id for s in stored} == {None}
+    assert await service.store.keys_version() is not None
+
+
+async def test_keys_survive_a_restart(open_service: OpenService) -> None:
+    first = await open_service()
     await first.add_user("alice", "correct horse")
     pair = await first.login("alice", "correct horse")
-    again = await open_service(keys=FileKeyStore(tmp_path / "keys"))
+    again = await open_service()
     assert await again.list_keys() == await first.list_keys()
     await again.authenticate(pair.access_token)
 
 
-async def test_default_signing_algorithm_is_rs256(open_service: OpenService, tmp_path: Path) -> None:
+async def test_default_signing_algorithm_is_rs256(open_service: OpenService) -> None:
     from jwtgate.service import ServicePolicy
 
     assert ServicePolicy(issuer="https://x").signing_alg == "RS256"
-    service = await open_service(keys=FileKeyStore(tmp_path / "keys"), signing_alg="RS256")
+    service = await open_service(signing_alg="RS256")
     assert {k["kty"] for k in service.jwks()["keys"]} == {"RSA"}
     assert {i.alg for i in await service.list_keys()} == {"RS256"}
 
@@ -69,15 +72,16 @@ async def test_symmetric_keys_are_never_published(open_service: OpenService) -> 
 
 
 async def test_rotation_publishes_first_and_retires_later(service: AuthService, clock: FrozenClock) -> None:
-    before = {i.state: i for i in await service.list_keys()}
+    before = states(await service.list_keys())
     old_token = (await service.login("alice", "correct horse")).access_token
     # resource servers that fetched the JWKS before the rotation already know the next key
     cached = Verifier(
         KeySet.from_jwks(service.jwks()), issuer="https://auth.test", audience="api", clock=clock
     )
     clock.advance(60)
-    active = await service.rotate_keys()
-    assert active.kid == before["next"].kid
+    rotation = await service.rotate_keys()
+    assert rotation.scheduled is None  # the ring's first next key was published from the start
+    assert rotation.active.kid == before["next"].kid
     after = {i.state: i for i in await service.list_keys()}
     assert after["retired"].kid == before["active"].kid
     assert after["retired"].retire_after == clock.now + 900 + 30
@@ -100,80 +104,144 @@ async def test_rotation_publishes_first_and_retires_later(service: AuthService, 
     assert sorted(i.state for i in await service.list_keys()) == ["active", "next"]
 
 
-async def test_retired_key_still_verifies_its_live_tokens(service: AuthService, clock: FrozenClock) -> None:
-    clock.advance(100)
-    token = (await service.login("alice", "correct horse")).access_token
-    await service.rotate_keys()
-    clock.advance(899)
-    assert (await service.authenticate(token))["username"] == "alice"
-
-
-async def test_rotation_elsewhere_is_picked_up(
-    open_service: OpenService, clock: FrozenClock, tmp_path: Path
+async def test_a_next_key_signs_only_after_its_publication_delay(
+    service: AuthService, clock: FrozenClock
 ) -> None:
-    server = await open_service(keys=FileKeyStore(tmp_path / "keys"))
+    await service.rotate_keys()  # promotes the ring's first next key; publishes a fresh one
+    fresh = states(await service.list_keys())["next"]
+    clock.advance(100)
+    rotation = await service.rotate_keys()
+    assert rotation.scheduled is not None and rotation.scheduled.kid == fresh.kid
+    assert rotation.scheduled.activate_at == fresh.created_at + 300
+    assert kid_of((await service.login("alice", "correct horse")).access_token) != fresh.kid
+    clock.advance(199)
+    await service.sync(force=True)
+    assert states(await service.list_keys())["active"].kid != fresh.kid
+    clock.advance(1)
+    await service.sync()  # the background sync promotes it once its time has come
+    assert states(await service.list_keys())["active"].kid == fresh.kid
+    assert kid_of((await service.login("alice", "correct horse")).access_token) == fresh.kid
+
+
+async def test_rotate_at_once_skips_the_delay(service: AuthService, clock: FrozenClock) -> None:
+    await service.rotate_keys()
+    fresh = states(await service.list_keys())["next"]
+    rotation = await service.rotate_keys(at_once=True)  # e.g. the active key leaked
+    assert rotation.scheduled is None and rotation.active.kid == fresh.kid
+
+
+async def test_switching_algorithm_publishes_a_next_key_first(
+    open_service: OpenService, clock: FrozenClock
+) -> None:
+    service = await open_service(signing_alg="ES256")
+    await service.add_user("alice", "correct horse")
+    old = (await service.login("alice", "correct horse")).access_token
+    rotation = await service.rotate_keys(alg="EdDSA")
+    assert rotation.scheduled is not None and rotation.scheduled.alg == "EdDSA"
+    assert rotation.active.alg == "ES256"
+    assert "OKP" in {k["kty"] for k in service.jwks()["keys"]}  # published before it signs
+    assert service.ring_alg == "ES256"
+    clock.advance(300)
+    await service.sync()
+    assert {i.state: i.alg for i in await service.list_keys()} == {
+        "active": "EdDSA",
+        "next": "EdDSA",
+        "retired": "ES256",
+    }
+    await service.authenticate(old)
+    assert kid_of((await service.login("alice", "correct horse")).access_token) == rotation.scheduled.kid
+
+
+async def test_the_configured_algorithm_never_rotates_an_existing_ring(open_service: OpenService) -> None:
+    """Regression: opening with another JWTGATE_SIGNING_ALG (a read-only command from a shell without
+    the variable) switched the live ring to that algorithm at once, never pre-published."""
+    first = await open_service(signing_alg="ES256")
+    before = await first.list_keys()
+    version = await first.store.keys_version()
+    second = await open_service(signing_alg="RS256")
+    assert await second.list_keys() == before
+    assert await second.store.keys_version() == version
+    assert second.ring_alg == "ES256"
+
+
+async def test_a_read_only_open_of_an_empty_store_fails_and_writes_nothing(clock: FrozenClock) -> None:
+    from jwtgate.storage.memory import MemoryStore
+
+    from ._support import make_policy
+
+    store = MemoryStore()
+    with pytest.raises(NotInitialised):
+        await AuthService.open(store=store, policy=make_policy(), clock=clock, create=False)
+    assert store._keys == [] and store._secrets == {}  # the failed open closed it: look inside
+
+
+async def test_a_read_only_open_writes_nothing(open_service: OpenService) -> None:
+    writer = await open_service()
+    version = await writer.store.keys_version()
+    reader = await open_service(create=False, signing_alg="EdDSA")
+    assert await reader.list_keys() == await writer.list_keys()
+    assert await reader.store.keys_version() == version
+
+
+async def test_rotation_elsewhere_is_picked_up(open_service: OpenService, clock: FrozenClock) -> None:
+    server = await open_service()
     await server.add_user("alice", "correct horse")
-    cli = await open_service(keys=FileKeyStore(tmp_path / "keys"))
+    cli = await open_service()
     old_kids = {i.kid for i in await server.list_keys()}
-    new_active = await cli.rotate_keys()
-    clock.advance(5)  # key_check_interval
-    await server.authenticate((await server.login("alice", "correct horse")).access_token)
+    rotation = await cli.rotate_keys()
+    clock.advance(1)  # the sync interval
+    await server.sync()
     assert {i.kid for i in await server.list_keys()} - old_kids
     token = (await server.login("alice", "correct horse")).access_token
-    header = __import__("json").loads(__import__("base64").urlsafe_b64decode(token.split(".")[0] + "=="))
-    assert header["kid"] == new_active.kid
+    assert kid_of(token) == rotation.active.kid
 
 
-async def test_changing_the_algorithm_rotates(open_service: OpenService, tmp_path: Path) -> None:
-    first = await open_service(keys=FileKeyStore(tmp_path / "keys"), signing_alg="ES256")
-    await first.add_user("alice", "correct horse")
-    old = (await first.login("alice", "correct horse")).access_token
-    second = await open_service(keys=FileKeyStore(tmp_path / "keys"), signing_alg="EdDSA")
-    states = {i.state: i.alg for i in await second.list_keys()}
-    assert states == {"active": "EdDSA", "next": "EdDSA", "retired": "ES256"}
-    await second.authenticate(old)
+async def test_concurrent_rotations_rotate_once(open_service: OpenService, clock: FrozenClock) -> None:
+    import asyncio
+
+    one, two = await open_service(), await open_service()
+    clock.advance(10)
+    await asyncio.gather(
+        one.rotate_keys(), two.rotate_keys(), return_exceptions=False
+    )  # the second finds a fresh next key: scheduled, not promoted again
+    infos = await one.list_keys()
+    assert sorted(i.state for i in infos) == ["active", "next", "retired"]
 
 
-async def test_key_files_readable_by_others_are_refused(open_service: OpenService, tmp_path: Path) -> None:
-    await open_service(keys=FileKeyStore(tmp_path / "keys"))
-    victim = next((tmp_path / "keys").glob("*.jwk"))
-    os.chmod(victim, 0o644)
-    with pytest.raises(ConfigError, match="readable by others"):
-        await open_service(keys=FileKeyStore(tmp_path / "keys"))
+async def test_a_ring_key_without_its_private_part_is_refused(open_service: OpenService) -> None:
+    service = await open_service()
+    key = generate_key("ES256")
+    public = StoredKey(KeyInfo(key.kid, "ES256", "active", 1.0), json.dumps(key.to_jwk()))
+    await service.store.update_keys(lambda _: [public])
+    with pytest.raises(ConfigError, match="private"):
+        await open_service()
 
 
-@pytest.mark.parametrize(
-    "ring",
-    [
-        '{"keys": [{"kid": "../../etc/passwd", "alg": "ES256", "state": "active", "created_at": 1}]}',
-        '{"keys": [{"kid": "abc", "alg": "ES256", "state": "bogus", "created_at": 1}]}',
-        '{"keys": [{"kid": "abc", "alg": "ES256", "state": "active", "created_at": 1}]}',
-        "not json",
-        "[]",
-    ],
-)
-async def test_a_corrupt_ring_is_a_config_error(open_service: OpenService, tmp_path: Path, ring: str) -> None:
-    keys = tmp_path / "keys"
-    keys.mkdir(mode=0o700)
-    (keys / "ring.json").write_text(ring)
-    with pytest.raises(ConfigError):
-        await open_service(keys=FileKeyStore(keys))
+async def test_a_too_short_hmac_ring_key_says_why(open_service: OpenService) -> None:
+    """An HS key shorter than its hash is refused with the rule, not just "invalid" (and no key bytes)."""
+    service = await open_service()
+    jwk = {"kty": "oct", "k": "AAAAAAAAAAA", "alg": "HS256", "kid": "short", "use": "sig"}
+    short = StoredKey(KeyInfo("short", "HS256", "active", 1.0), json.dumps(jwk))
+    await service.store.update_keys(lambda _: [short])
+    with pytest.raises(ConfigError, match="at least 32 bytes") as caught:
+        await open_service(signing_alg="HS256")
+    assert "AAAAAAAAAAA" not in str(caught.value)
 
 
 async def test_automatic_rotation_when_the_key_is_old_enough(
-    open_service: OpenService, clock: FrozenClock, tmp_path: Path
+    open_service: OpenService, clock: FrozenClock
 ) -> None:
-    service = await open_service(keys=FileKeyStore(tmp_path / "keys"), key_rotation_interval=86400)
-    other = await open_service(keys=FileKeyStore(tmp_path / "keys"), key_rotation_interval=86400)
-    first = {i.state: i for i in await service.list_keys()}
+    service = await open_service(key_rotation_interval=86400)
+    other = await open_service(key_rotation_interval=86400)
+    first = states(await service.list_keys())
     assert first["active"].activated_at == clock.now
     assert first["next"].activated_at is None
     clock.advance(86399)
     assert (await service.maintain())["keys_rotated"] == 0
     clock.advance(1)
     assert (await service.maintain())["keys_rotated"] == 1
-    assert (await other.maintain())["keys_rotated"] == 0  # the other process sees it was done
-    second = {i.state: i for i in await service.list_keys()}
+    assert (await other.maintain())["keys_rotated"] == 0  # the other instance sees it was done
+    second = states(await service.list_keys())
     assert second["active"].kid == first["next"].kid
     assert second["active"].activated_at == clock.now
     events = [e for e in await service.audit_events() if e["kind"] == "keys_rotated"]
@@ -187,35 +255,91 @@ async def test_no_automatic_rotation_by_default(service: AuthService, clock: Fro
     assert [i.kid for i in await service.list_keys()] == [i.kid for i in before]
 
 
-async def test_a_ring_key_without_its_private_part_is_refused(
-    open_service: OpenService, tmp_path: Path
-) -> None:
-    import json
-
-    from jwtgate import generate_key
-
-    keys = tmp_path / "keys"
-    keys.mkdir(mode=0o700)
-    key = generate_key("ES256")
-    (keys / f"{key.kid}.jwk").write_text(json.dumps(key.to_jwk()))  # public members only
-    os.chmod(keys / f"{key.kid}.jwk", 0o600)
-    entry = {"kid": key.kid, "alg": "ES256", "state": "active", "created_at": 1}
-    (keys / "ring.json").write_text(json.dumps({"keys": [entry]}))
-    with pytest.raises(ConfigError, match="private"):
-        await open_service(keys=FileKeyStore(keys))
+# -- sealing with a key-encryption key ----------------------------------------------------------------
 
 
-async def test_a_too_short_hmac_ring_key_says_why(open_service: OpenService, tmp_path: Path) -> None:
-    """An HS key shorter than its hash is refused with the rule, not just "invalid" (and no key bytes)."""
-    import json
+def kek() -> bytes:
+    return secrets.token_bytes(32)
 
-    keys = tmp_path / "keys"
-    keys.mkdir(mode=0o700)
-    jwk = {"kty": "oct", "k": "AAAAAAAAAAA", "alg": "HS256", "kid": "short", "use": "sig"}
-    (keys / "short.jwk").write_text(json.dumps(jwk))
-    os.chmod(keys / "short.jwk", 0o600)
-    entry = {"kid": "short", "alg": "HS256", "state": "active", "created_at": 1}
-    (keys / "ring.json").write_text(json.dumps({"keys": [entry]}))
-    with pytest.raises(ConfigError, match="at least 32 bytes") as caught:
-        await open_service(keys=FileKeyStore(keys), signing_alg="HS256")
-    assert "AAAAAAAAAAA" not in str(caught.value)
+
+async def test_private_keys_are_sealed_with_the_kek(open_service: OpenService) -> None:
+    current = kek()
+    service = await open_service(sealer=Sealer(current))
+    await service.add_user("alice", "correct horse")
+    stored = await service.store.load_keys()
+    assert {s.kek_id for s in stored} == {Sealer(current).kek_id}
+    for item in stored:
+        assert '"d"' not in item.material and item.material.startswith("jgk1.")
+        assert item.info.kid not in item.material
+    secret = await service.store.get_secret("csrf")
+    assert secret is not None and secret[1] == Sealer(current).kek_id
+    pair = await service.login("alice", "correct horse")
+    again = await open_service(sealer=Sealer(current))
+    await again.authenticate(pair.access_token)
+    assert again.server_secret("csrf") == service.server_secret("csrf")
+
+
+async def test_a_wrong_kek_refuses_to_start_and_overwrites_nothing(open_service: OpenService) -> None:
+    service = await open_service(sealer=Sealer(kek()))
+    stored = await service.store.load_keys()
+    version = await service.store.keys_version()
+    wrong = kek()
+    with pytest.raises(
+        ConfigError, match="cannot decrypt the signing keys: wrong key-encryption key"
+    ) as caught:
+        await open_service(sealer=Sealer(wrong))
+    assert wrong.hex() not in str(caught.value)
+    with pytest.raises(ConfigError, match="no key-encryption key is configured"):
+        await open_service(sealer=Sealer())
+    assert await service.store.load_keys() == stored
+    assert await service.store.keys_version() == version
+
+
+async def test_a_record_sealed_for_another_kid_does_not_open(open_service: OpenService) -> None:
+    """A sealed private key copied onto another key's row fails (the kid is the associated data)."""
+    current = kek()
+    service = await open_service(sealer=Sealer(current))
+    stored = await service.store.load_keys()
+    swapped = [
+        StoredKey(stored[0].info, stored[1].material, stored[1].kek_id),
+        StoredKey(stored[1].info, stored[0].material, stored[0].kek_id),
+    ]
+    await service.store.update_keys(lambda _: swapped)
+    with pytest.raises(ConfigError, match="wrong key-encryption key"):
+        await open_service(sealer=Sealer(current))
+
+
+async def test_rewrap_moves_every_key_and_secret_to_a_new_kek(open_service: OpenService) -> None:
+    old, new = kek(), kek()
+    service = await open_service(sealer=Sealer(old))
+    await service.add_user("alice", "correct horse")
+    pair = await service.login("alice", "correct horse")
+    moving = await open_service(sealer=Sealer(new, previous=[old]))
+    assert moving.unsealed_keys() == 2
+    counts = await moving.rewrap()
+    assert counts["keys"] == 2 and counts["secrets"] >= 1
+    assert {s.kek_id for s in await moving.store.load_keys()} == {Sealer(new).kek_id}
+    after = await open_service(sealer=Sealer(new))  # the old KEK is no longer needed
+    await after.authenticate(pair.access_token)
+    assert after.server_secret("csrf") == service.server_secret("csrf")
+    with pytest.raises(ConfigError, match="wrong key-encryption key"):
+        await open_service(sealer=Sealer(old))
+    assert (await after.rewrap()) == {"keys": 0, "secrets": 0}
+
+
+async def test_plain_keys_are_sealed_by_a_rewrap(open_service: OpenService) -> None:
+    service = await open_service()
+    current = kek()
+    sealed = await open_service(sealer=Sealer(current))  # a KEK opens plain records (upgrade path)
+    assert sealed.unsealed_keys() == 2
+    await sealed.rewrap()
+    assert {s.kek_id for s in await service.store.load_keys()} == {Sealer(current).kek_id}
+
+
+def test_the_sealer_never_shows_a_key() -> None:
+    secret = kek()
+    sealer = Sealer(secret)
+    assert secret.hex() not in repr(sealer)
+    assert base64.urlsafe_b64encode(secret).decode().rstrip("=") not in repr(sealer)
+    material, _ = sealer.seal("kid", b'{"d": "private"}')
+    assert "private" not in material

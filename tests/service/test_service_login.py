@@ -116,13 +116,12 @@ async def test_service_hashes_with_production_parameters_by_default(
     store_url: str, clock: FrozenClock
 ) -> None:
 
-    from jwtgate.service import MemoryKeyStore
     from jwtgate.storage import open_store
 
     store = await open_store(store_url)
     await store.migrate()
     service = await AuthService.open(
-        store=store, keys=MemoryKeyStore(), policy=make_policy(), clock=clock, maintenance_interval=None
+        store=store, policy=make_policy(), clock=clock, maintenance_interval=None
     )
     try:
         user = await service.add_user("carol", "production password")

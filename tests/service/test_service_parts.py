@@ -179,7 +179,7 @@ def test_invalid_argon2_parameters_are_a_config_error() -> None:
 
 
 async def test_background_maintenance_starts_and_stops(store_url: str) -> None:
-    from jwtgate.service import AuthService, MemoryKeyStore
+    from jwtgate.service import AuthService
     from jwtgate.storage import open_store
 
     from ._support import make_policy
@@ -188,7 +188,6 @@ async def test_background_maintenance_starts_and_stops(store_url: str) -> None:
     await store.migrate()
     service = await AuthService.open(
         store=store,
-        keys=MemoryKeyStore(),
         policy=make_policy(),
         hasher=cheap_hasher(),
         maintenance_interval=3600,

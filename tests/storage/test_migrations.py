@@ -22,7 +22,7 @@ def _diff(conn: sa.Connection) -> list[Any]:
 
 async def test_migrated_schema_matches_the_tables(sql_store: SqlStore) -> None:
     assert await sql_store.run_read(_diff) == []
-    assert await sql_store.run_read(current_revision) == "0001"
+    assert await sql_store.run_read(current_revision) == "0002"
 
 
 async def test_sqlite_pragmas(tmp_path: Any) -> None:

@@ -14,12 +14,13 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 import typer
 
 from jwtgate import errors
-from jwtgate.server.runtime import open_service
+from jwtgate.server.runtime import OpenMode, open_service
 from jwtgate.service import AuthService
 from jwtgate.settings import Settings, load_settings
 
 __all__ = [
     "DataDir",
+    "DatabaseUrl",
     "PasswordStdin",
     "fail",
     "handles_errors",
@@ -42,6 +43,15 @@ DataDir = Annotated[
         show_default=False,
     ),
 ]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="Database URL, e.g. postgresql+asyncpg://USER@HOST/DB (default: SQLite in the data folder, "
+        "or $JWTGATE_DATABASE_URL). Prefer the variable for URLs with a password.",
+        show_default=False,
+    ),
+]
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
 ]
@@ -52,8 +62,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
-    return load_settings(data_dir=data_dir, **overrides)
+def settings_for(data_dir: Path | None, database_url: str | None = None, **overrides: Any) -> Settings:
+    return load_settings(data_dir=data_dir, database_url=database_url, **overrides)
 
 
 def handles_errors(command: Callable[P, T]) -> Callable[P, T]:
@@ -76,11 +86,18 @@ def handles_errors(command: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
-def run_with_service(settings: Settings, action: Callable[[AuthService], Awaitable[T]]) -> T:
-    """Open the service for ``settings``, run ``action(service)``, close it."""
+def run_with_service(
+    settings: Settings,
+    action: Callable[[AuthService], Awaitable[T]],
+    *,
+    mode: OpenMode = "write",
+    notes: list[str] | None = None,
+) -> T:
+    """Open the service for ``settings`` in ``mode`` (``read`` never writes; ``write`` needs existing
+    data; ``init``/``serve`` create it), run ``action(service)``, close it."""
 
     async def go() -> T:
-        async with open_service(settings, time.time) as service:
+        async with open_service(settings, time.time, mode=mode, notes=notes) as service:
             return await action(service)
 
     return asyncio.run(go())

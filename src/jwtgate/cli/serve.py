@@ -13,31 +13,77 @@ import typer
 
 from jwtgate import errors
 from jwtgate.cli.common import (
+    DatabaseUrl,
     DataDir,
+    PasswordStdin,
     fail,
     handles_errors,
+    read_password,
     run_with_service,
     settings_for,
 )
 from jwtgate.server.runtime import ensure_data_dir
 from jwtgate.service import AuthService
-from jwtgate.settings import insecure_findings
+from jwtgate.settings import ISSUER_REQUIRED, Settings, insecure_findings
 
 DEMO_USER = "demo"
 
 
-async def _first_run(service: AuthService) -> str | None:
-    """Create the ``demo`` user when there is no user at all; return its password (shown once)."""
-    if await service.list_users():
+async def first_user(service: AuthService, name: str = DEMO_USER, password: str | None = None) -> str | None:
+    """Create the first user when there is no user at all; return its password when it was generated
+    here (shown once), None when users exist. Idempotent across instances starting together: the name
+    is unique, so at most one of them creates it."""
+    if await service.count_users():
         return None
-    password = secrets.token_urlsafe(12)
-    await service.add_user(DEMO_USER, password)
-    return password
+    generated = password is None
+    chosen = secrets.token_urlsafe(12) if password is None else password
+    try:
+        await service.add_user(name, chosen, scopes=("read",))
+    except errors.Conflict:
+        return None  # another instance created it a moment ago
+    return chosen if generated else ""
+
+
+def _bootstrap(
+    settings: Settings, *, user: str = DEMO_USER, password: str | None = None
+) -> tuple[str | None, str, list[str]]:
+    """Create (or upgrade) the data, keys, secrets and first user; returns (generated password or None,
+    the issuer, notes)."""
+    notes: list[str] = []
+
+    async def go(service: AuthService) -> tuple[str | None, str, str]:
+        created = await first_user(service, user, password)
+        return created, service.policy.issuer, service.ring_alg
+
+    created, issuer, alg = run_with_service(settings, go, mode="init", notes=notes)
+    if alg != settings.signing_alg and "signing_alg" in settings.model_fields_set:
+        notes.append(
+            f"the keys sign with {alg}; JWTGATE_SIGNING_ALG only chooses the algorithm of the first key: "
+            f"switch with `jwtgate keys rotate --alg {settings.signing_alg}`"
+        )
+    return created, issuer, notes
+
+
+def _announce(settings: Settings, issuer: str, notes: list[str], user: str, password: str | None) -> None:
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    if password:
+        # To the terminal only (stdout), never to the log: it is the one time it is shown.
+        typer.echo(
+            f"Created user '{user}' with password: {password}\n"
+            f"  (shown once; change it with `jwtgate user set-password {user}`)"
+        )
+    if settings.issuer is None:
+        typer.echo(
+            f"issuer: {issuer} (recorded at the first start, so tokens survive a restart on another "
+            "port; pin it with JWTGATE_ISSUER=URL)"
+        )
 
 
 @handles_errors
 def serve(
     data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
     host: Annotated[str | None, typer.Option(help="Interface to bind. [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind. [default: 8000]")] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS.")] = None,
@@ -48,7 +94,9 @@ def serve(
 
     from jwtgate.server import create_app
 
-    settings = settings_for(data_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+    settings = settings_for(data_dir, database_url, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+    if settings.issuer_must_be_set:
+        fail(ISSUER_REQUIRED)
     # jwtgate's own log lines (refusals with their precise codes) next to uvicorn's, on stderr.
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -59,16 +107,11 @@ def serve(
         logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter on every start
     for finding in insecure_findings(settings):
         typer.echo(f"warning: {finding}", err=True)
-    demo_password = run_with_service(settings, _first_run)
-    if demo_password is not None:
-        # To the terminal only (stdout), never to the log: it is the one time it is shown.
-        typer.echo(
-            f"Created user '{DEMO_USER}' with password: {demo_password}\n"
-            "  (shown once; change it with `jwtgate user set-password demo`)"
-        )
-    typer.echo(f"jwtgate serving on {settings.base_url} (issuer {settings.issuer_url})")
+    password, issuer, notes = _bootstrap(settings)
+    _announce(settings, issuer, notes, DEMO_USER, password)
+    typer.echo(f"jwtgate serving on {settings.base_url} (issuer {issuer})")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, bootstrapped=True),
         host=settings.host,
         port=settings.port,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
@@ -100,28 +143,43 @@ def dev_cert(
 
 
 @handles_errors
-def migrate(data_dir: DataDir = None) -> None:
-    """Create or upgrade the database schema."""
-    from jwtgate.storage import open_store
+def init(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    user: Annotated[str, typer.Option(help="Name of the first user.")] = DEMO_USER,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create the data folder or database, the keys, the server secrets and the first user (once)."""
+    settings = settings_for(data_dir, database_url)
+    if settings.issuer_must_be_set:
+        fail(ISSUER_REQUIRED)
+    password = read_password(True) if password_stdin else None
+    created, issuer, notes = _bootstrap(settings, user=user, password=password)
+    _announce(settings, issuer, notes, user, created)
+    if created is None:
+        typer.echo(f"jwtgate data at {settings.database_location} is ready (it already had users)")
+    else:
+        typer.echo(f"jwtgate data created at {settings.database_location}; start it with `jwtgate serve`")
 
-    settings = settings_for(data_dir)
-    ensure_data_dir(settings)
 
-    async def go() -> None:
-        store = await open_store(settings.database_url_value)
-        try:
-            await store.migrate()
-        finally:
-            await store.close()
+@handles_errors
+def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Upgrade the database schema (and import a pre-0.2 data folder's keys); safe to run on several
+    machines at once. A database without jwtgate data is created by `jwtgate init`."""
+    from jwtgate.server.runtime import migrate_store
 
-    asyncio.run(go())
+    settings = settings_for(data_dir, database_url)
+    notes = asyncio.run(migrate_store(settings))
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
     typer.echo("database schema is up to date")
 
 
-def check(data_dir: DataDir = None) -> None:
-    """Validate the configuration and report insecure settings; exit 1 if there is anything."""
+def check(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Validate the configuration and report insecure settings; exit 1 if there is anything.
+    Reads the settings only: it opens no database and writes nothing."""
     try:
-        settings = settings_for(data_dir)
+        settings = settings_for(data_dir, database_url)
     except errors.ConfigError as exc:
         fail(exc.description)
     findings = insecure_findings(settings)
@@ -129,4 +187,5 @@ def check(data_dir: DataDir = None) -> None:
         typer.echo(f"insecure: {finding}")
     if findings:
         raise typer.Exit(1)
-    typer.echo(f"ok: configuration valid, nothing insecure found (issuer {settings.issuer_url})")
+    issuer = settings.issuer or "recorded by the first start"
+    typer.echo(f"ok: configuration valid, nothing insecure found (issuer {issuer})")

@@ -11,8 +11,8 @@ import typer
 
 from jwtgate import errors
 from jwtgate.cli.common import (
+    DatabaseUrl,
     DataDir,
-    fail,
     handles_errors,
     run_with_service,
     settings_for,
@@ -20,6 +20,7 @@ from jwtgate.cli.common import (
 )
 from jwtgate.jose.b64 import b64url_decode
 from jwtgate.service import AuthService
+from jwtgate.service.opaque import looks_like_refresh_token
 from jwtgate.settings import Settings
 
 
@@ -52,9 +53,10 @@ def _dump(document: dict[str, Any]) -> str:
 def token_decode(
     token: Annotated[str, typer.Argument(help="The token, or - to read it from stdin.")],
     data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Show a token's header and claims WITHOUT verifying it (use `token verify` for that)."""
-    del data_dir  # accepted for uniformity; decoding needs no keys
+    del data_dir, database_url  # accepted for uniformity; decoding needs no keys
     header, claims, signature = _unverified_parts(_read_token(token))
     typer.echo("UNVERIFIED header (not checked, do not trust):")
     typer.echo(_dump(header))
@@ -69,7 +71,9 @@ def token_decode(
         typer.echo(f"signature: {len(signature)} bytes, NOT VERIFIED (run `jwtgate token verify`)")
 
 
-def _explain(exc: errors.TokenError, claims: dict[str, Any] | None, settings: Settings) -> str:
+def _explain(
+    exc: errors.TokenError, claims: dict[str, Any] | None, settings: Settings, issuer: str | None
+) -> str:
     """A sentence on why the token was refused, from the error and the (unverified) claims."""
     now = time.time()
     claims = claims or {}
@@ -80,13 +84,13 @@ def _explain(exc: errors.TokenError, claims: dict[str, Any] | None, settings: Se
         return "its nbf/iat lies in the future (check the clocks)"
     if isinstance(exc, errors.InvalidClaim) and exc.claim == "iss":
         return (
-            f"it was issued by {claims.get('iss')!r}, expected {settings.issuer_url!r} "
-            "(set JWTGATE_ISSUER or --issuer)"
+            f"it was issued by {claims.get('iss')!r}, expected {issuer or settings.issuer_url!r} "
+            "(the issuer of this data; --issuer to expect another)"
         )
     if isinstance(exc, errors.InvalidClaim) and exc.claim == "aud":
         return f"its audience {claims.get('aud')!r} does not include {settings.audience!r}"
     if isinstance(exc, errors.UnknownKey):
-        return "no key of this data folder has its kid: signed elsewhere, or the key was removed"
+        return "no key of this data has its kid: signed elsewhere, or the key was removed"
     if isinstance(exc, errors.BadSignature):
         return "the signature does not match: the token was altered or forged"
     if isinstance(exc, errors.UnsupportedAlgorithm):
@@ -100,27 +104,36 @@ def _explain(exc: errors.TokenError, claims: dict[str, Any] | None, settings: Se
 def token_verify(
     token: Annotated[str, typer.Argument(help="The token, or - to read it from stdin.")],
     data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
     issuer: Annotated[str | None, typer.Option(help="Expected iss. [default: the server's]")] = None,
 ) -> None:
-    """Verify a token against this data folder's keys and denylist; explain any rejection."""
-    settings = settings_for(data_dir, issuer=issuer)
-    if not settings.keys_dir.exists():
-        fail(f"no keys in {settings.keys_dir}: run `jwtgate serve` (or another command) there first")
+    """Verify a token against the keys and denylist of this data; explain any rejection. Writes nothing."""
+    settings = settings_for(data_dir, database_url, issuer=issuer)
     value = _read_token(token)
+    if looks_like_refresh_token(value):
+        typer.echo("NOT AN ACCESS TOKEN: this is a jwtgate refresh token (opaque, jgr_...), not a JWT.")
+        typer.echo("  It is checked by the server when spent at /api/token/refresh; only its hash is stored.")
+        typer.echo(
+            "  `jwtgate sessions list` shows the sessions; revoke one with `jwtgate sessions revoke SID`."
+        )
+        raise typer.Exit(1)
     try:
         claims_seen: dict[str, Any] | None = _unverified_parts(value)[1]
     except errors.MalformedToken:
         claims_seen = None
 
+    expected: list[str] = []
+
     async def verify(service: AuthService) -> dict[str, Any]:
+        expected.append(service.policy.issuer)
         result: dict[str, Any] = await service.authenticate(value)
         return result
 
     try:
-        claims = run_with_service(settings, verify)
+        claims = run_with_service(settings, verify, mode="read")
     except errors.TokenError as exc:
         typer.echo(f"REJECTED ({exc.code}): {exc.description}")
-        typer.echo(f"  why: {_explain(exc, claims_seen, settings)}")
+        typer.echo(f"  why: {_explain(exc, claims_seen, settings, expected[0] if expected else None)}")
         raise typer.Exit(1) from None
     typer.echo("VALID: signature, claims and revocation checked")
     typer.echo(_dump(claims))

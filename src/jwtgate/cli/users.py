@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from jwtgate.cli.common import (
+    DatabaseUrl,
     DataDir,
     PasswordStdin,
     handles_errors,
@@ -23,12 +24,13 @@ from jwtgate.service import AuthService
 def user_add(
     name: Annotated[str, typer.Argument(help="The username.")],
     data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
     password_stdin: PasswordStdin = False,
     role: Annotated[list[str] | None, typer.Option(help="A role (repeatable).")] = None,
     scope: Annotated[list[str] | None, typer.Option(help="A scope (repeatable). [default: read]")] = None,
 ) -> None:
     """Create a user; the password comes from stdin or a hidden prompt."""
-    settings = settings_for(data_dir)
+    settings = settings_for(data_dir, database_url)
     password = read_password(password_stdin)
 
     async def add(service: AuthService) -> Any:
@@ -41,13 +43,13 @@ def user_add(
 
 
 @handles_errors
-def user_list(data_dir: DataDir = None) -> None:
-    """List users."""
+def user_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """List users. Writes nothing."""
 
     async def fetch(service: AuthService) -> Any:
         return await service.list_users()
 
-    users = run_with_service(settings_for(data_dir), fetch)
+    users = run_with_service(settings_for(data_dir, database_url), fetch, mode="read")
     rows = [
         [u.username, u.id, "disabled" if u.disabled else "active", ",".join(u.roles), " ".join(u.scopes)]
         for u in users
@@ -56,31 +58,36 @@ def user_list(data_dir: DataDir = None) -> None:
         typer.echo(line)
 
 
-def _set_disabled(name: str, data_dir: Path | None, disabled: bool) -> None:
+def _set_disabled(name: str, data_dir: Path | None, database_url: str | None, disabled: bool) -> None:
     async def change(service: AuthService) -> Any:
         return await service.set_user_disabled(name, disabled)
 
-    run_with_service(settings_for(data_dir), change)
+    run_with_service(settings_for(data_dir, database_url), change)
     state = "disabled (all sessions revoked)" if disabled else "enabled"
     typer.echo(f"user {name} {state}")
 
 
 @handles_errors
-def user_disable(name: str, data_dir: DataDir = None) -> None:
+def user_disable(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Disable a user and revoke all their sessions."""
-    _set_disabled(name, data_dir, True)
+    _set_disabled(name, data_dir, database_url, True)
 
 
 @handles_errors
-def user_enable(name: str, data_dir: DataDir = None) -> None:
+def user_enable(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Enable a disabled user."""
-    _set_disabled(name, data_dir, False)
+    _set_disabled(name, data_dir, database_url, False)
 
 
 @handles_errors
-def user_set_password(name: str, data_dir: DataDir = None, password_stdin: PasswordStdin = False) -> None:
+def user_set_password(
+    name: str,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
     """Set a user's password and revoke all their sessions."""
-    settings = settings_for(data_dir)
+    settings = settings_for(data_dir, database_url)
     password = read_password(password_stdin)
 
     async def change(service: AuthService) -> None:

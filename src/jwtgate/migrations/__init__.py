@@ -32,3 +32,35 @@ def current_revision(connection: sa.Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def script_revisions() -> tuple[str, list[str]]:
+    """The head revision this jwtgate ships and every revision it knows."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise RuntimeError("no migrations shipped")
+    return head, [rev.revision for rev in script.walk_revisions()]
+
+
+def schema_problem(current: str | None) -> tuple[str, str] | None:
+    """Why a database at revision ``current`` cannot be used as it is: ``(kind, message)`` with kind
+    ``missing`` (no jwtgate schema), ``behind`` or ``newer``; None when it is at the head."""
+    head, known = script_revisions()
+    if current == head:
+        return None
+    if current is None:
+        return "missing", "no jwtgate schema"
+    if current not in known:
+        message = (
+            f"the database schema is at revision {current}, newer than this jwtgate knows "
+            f"(up to {head}): upgrade jwtgate"
+        )
+        return "newer", message
+    message = (
+        f"the database schema is at revision {current}; this jwtgate needs {head}: "
+        "run `jwtgate migrate` (or start `jwtgate serve`, which migrates)"
+    )
+    return "behind", message

@@ -45,19 +45,27 @@ def create_app(
     *,
     service: AuthService | None = None,
     clock: Callable[[], float] = time.time,
+    bootstrapped: bool = False,
 ) -> FastAPI:
     """Build the app. Without ``service`` the lifespan opens one from ``settings`` (creating the
-    data folder, migrating the database, generating keys on first start) and closes it at shutdown;
-    an injected ``service`` is used as is and left open (its owner closes it).
+    data folder, migrating the database, generating keys on first start; ``bootstrapped=True`` when
+    ``jwtgate serve`` did that already, so migrations run once per process), keeps it in step with the
+    other instances in the background, and closes it at shutdown; an injected ``service`` is used as is
+    and left open (its owner closes it).
     """
     from jwtgate.server.state import AppState
 
     state = AppState(settings=settings, clock=clock, service=service)
-    broadcast_failures = None
+    broadcast_failures = limiter_fallbacks = None
     if settings.redis_url is not None:
         broadcast_failures = Counter(
             "jwtgate_revocation_broadcast_failures",
-            "Revocations whose Redis broadcast failed (guards get them from the feed)",
+            "Revocations and key-ring changes whose Redis broadcast failed (others poll the database)",
+            registry=state.metrics.registry,
+        )
+        limiter_fallbacks = Counter(
+            "jwtgate_login_limit_fallbacks",
+            "Login-limit checks served per process because Redis failed",
             registry=state.metrics.registry,
         )
 
@@ -69,8 +77,12 @@ def create_app(
         async with open_service(
             settings,
             clock,
+            mode="serve",
+            migrate=not bootstrapped,
             maintenance_interval=_MAINTENANCE_INTERVAL,
+            sync=True,
             broadcast_failures=broadcast_failures,
+            limiter_fallbacks=limiter_fallbacks,
         ) as opened:
             state.service = opened
             try:

@@ -4,9 +4,9 @@
 - refresh token: ``__Secure-jwtgate-refresh`` (``HttpOnly; Secure; SameSite=Strict``), sent only to
   ``/api/cookie/refresh``;
 - CSRF token: ``jwtgate-csrf`` (readable by the page's script, ``Secure; SameSite=Lax; Path=/``), an
-  HMAC of the session id under a server secret. A cookie-authenticated unsafe request must repeat it
-  in the ``X-CSRF-Token`` header, and its ``Origin`` (when sent) must be this server or an allowed
-  CORS origin. Browsers treat ``http://localhost`` as secure, so this works in development.
+  HMAC of the session id under the server secret every instance shares. A cookie-authenticated unsafe
+  request must repeat it in the ``X-CSRF-Token`` header, and its ``Origin`` (when sent) must be this
+  server or an allowed CORS origin. Browsers treat ``http://localhost`` as secure (works in development).
 
 JavaScript never sees the access or refresh token; an attacker's page cannot read the CSRF cookie.
 """
@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -44,14 +41,14 @@ CSRF_COOKIE = "jwtgate-csrf"
 CSRF_HEADER = "x-csrf-token"
 REFRESH_PATH = "/api/cookie/refresh"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_KEY_FILE = "csrf.key"
 
 
 class CsrfSigner:
     """Derives the CSRF token of a session: ``HMAC-SHA256(key, sid)``, base64url-free hex.
 
-    The key comes from ``DATA_DIR/csrf.key`` (32 random bytes, created 0600 on first use), so every
-    process sharing the data folder agrees and a restart keeps browser sessions working.
+    The key is the server secret ``csrf`` in the database (32 random bytes, sealed with the
+    key-encryption key when one is set), so every instance agrees and a restart keeps browser sessions
+    working.
     """
 
     def __init__(self, key: bytes) -> None:
@@ -61,23 +58,6 @@ class CsrfSigner:
 
     def __repr__(self) -> str:
         return "CsrfSigner(key=<redacted>)"
-
-    @classmethod
-    def from_data_dir(cls, data_dir: Path) -> CsrfSigner:
-        path = data_dir / _KEY_FILE
-        try:
-            return cls(path.read_bytes())
-        except FileNotFoundError:
-            pass
-        key = secrets.token_bytes(32)
-        # O_EXCL: when two processes race, one creates the file and the other reads it.
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return cls(path.read_bytes())
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(key)
-        return cls(key)
 
     def token_for(self, session_id: str) -> str:
         return hmac.new(self._key, session_id.encode(), hashlib.sha256).hexdigest()

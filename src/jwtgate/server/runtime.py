@@ -1,20 +1,35 @@
-"""Open the service described by the settings: data folder, store (migrated), keys, policy, and the
-Redis broadcaster when ``JWTGATE_REDIS_URL`` is set.
+"""Open the service described by the settings, the same way for ``jwtgate serve``, the app's lifespan
+and every CLI command. What an open may do depends on its ``mode``:
 
-Shared by the app's lifespan and the CLI so both run exactly the same start-up (a revocation made with
-``jwtgate sessions revoke`` is broadcast like one made over HTTP).
+- ``serve`` / ``init``: create the data folder (its last component only) and the database, migrate (under
+  a lock: instances starting together take turns), import a pre-0.2 data folder once, create the key ring
+  and the server secrets when missing (atomically), record the issuer;
+- ``write``: the data must exist and be at the current schema; changes go through the service;
+- ``read``: the same checks, and nothing is ever written (``keys list``, ``user list``, ``token verify``).
+
+Commands other than ``serve`` and ``init`` never create anything: without data they stop with
+"no jwtgate data at X: run `jwtgate init` or `jwtgate serve` first". With ``JWTGATE_REDIS_URL`` a
+server also pushes revocations and key-ring changes to the others and listens to theirs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
-from jwtgate.service import AuthService, FileKeyStore, ServicePolicy
+from jwtgate.errors import ConfigError
+from jwtgate.service import AuthService, ServicePolicy
+from jwtgate.service.legacy import import_legacy_data_dir
+from jwtgate.service.ports import NotInitialised, Store
+from jwtgate.service.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
+from jwtgate.service.sealing import Sealer
 from jwtgate.settings import Settings
 from jwtgate.storage import open_store
+from jwtgate.storage.redis import RedisBroadcaster, RedisSubscriber, redis_client
+from jwtgate.storage.redis_limits import RedisRateLimiter
 
 if TYPE_CHECKING:
     from prometheus_client import Counter
@@ -22,12 +37,25 @@ if TYPE_CHECKING:
     from jwtgate.service.ports import RevocationBroadcaster
     from jwtgate.service.records import Revocation
 
-__all__ = ["ensure_data_dir", "open_service", "service_policy"]
+__all__ = [
+    "OpenMode",
+    "ensure_data_dir",
+    "migrate_store",
+    "open_service",
+    "resolve_issuer",
+    "sealer_for",
+    "service_policy",
+]
+
+logger = logging.getLogger("jwtgate.server")
+
+OpenMode = Literal["serve", "init", "write", "read"]
+_CREATING = ("serve", "init")
 
 
-def service_policy(settings: Settings) -> ServicePolicy:
+def service_policy(settings: Settings, issuer: str | None = None) -> ServicePolicy:
     return ServicePolicy(
-        issuer=settings.issuer_url,
+        issuer=issuer or settings.issuer_url,
         audience=settings.audience,
         access_ttl=settings.access_token_ttl,
         refresh_idle_ttl=settings.refresh_idle_ttl,
@@ -41,15 +69,83 @@ def service_policy(settings: Settings) -> ServicePolicy:
         login_max_failures_ip=settings.login_max_failures_ip,
         login_failure_window=settings.login_failure_window,
         key_rotation_interval=settings.key_rotation_seconds,
+        revocation_sync_interval=settings.sync_interval,
+        key_check_interval=settings.sync_interval,
+        key_publication_delay=settings.key_publication_delay,
     )
 
 
+def sealer_for(settings: Settings) -> Sealer:
+    current, previous = settings.key_encryption_keys()
+    return Sealer(current, previous)
+
+
 def ensure_data_dir(settings: Settings) -> None:
-    """Create the data folder owner-only (0700); an existing one is left as it is."""
+    """Create the data folder owner-only (0700); an existing one is left as it is. Only the last
+    component is created: a mistyped path fails instead of growing a tree of folders."""
     path = settings.data_dir
-    if not path.exists():
-        path.mkdir(mode=0o700, parents=True)
-        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"the data folder {path} is a file, not a folder")
+        return
+    if not path.parent.exists():
+        raise ConfigError(f"cannot create the data folder {path}: {path.parent} does not exist")
+    try:
+        path.mkdir(mode=0o700)
+    except OSError as err:
+        raise ConfigError(f"cannot create the data folder {path}: {err.strerror}") from err
+    os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+
+
+def _missing(settings: Settings) -> NotInitialised:
+    return NotInitialised(
+        f"no jwtgate data at {settings.database_location}: run `jwtgate init` or `jwtgate serve` first"
+    )
+
+
+async def resolve_issuer(store: Store, settings: Settings, mode: OpenMode, notes: list[str]) -> str:
+    """The issuer: ``JWTGATE_ISSUER`` when set, else the one recorded by the first start (so it does not
+    move with the port); a creating open records it."""
+    stored = await store.get_meta("issuer")
+    if settings.issuer is not None:
+        if mode in _CREATING and stored != settings.issuer:
+            await store.set_meta("issuer", settings.issuer)
+            if stored is not None:
+                notes.append(
+                    f"the issuer changed from {stored} to {settings.issuer}: tokens issued before no "
+                    "longer verify"
+                )
+        return settings.issuer
+    if stored is not None:
+        return stored
+    if mode in _CREATING:
+        return await store.ensure_meta("issuer", settings.base_url)
+    return settings.base_url
+
+
+async def migrate_store(settings: Settings, now: float | None = None) -> list[str]:
+    """``jwtgate migrate``: upgrade the schema of existing data (under the migration lock) and import a
+    pre-0.2 data folder once; refuses a database without jwtgate data (that is `jwtgate init`)."""
+    import time
+
+    sqlite_path = settings.sqlite_path
+    if sqlite_path is not None and not sqlite_path.exists():
+        raise _missing(settings)
+    store = await open_store(settings.database_url_value)
+    try:
+        try:
+            await store.check_schema()
+        except NotInitialised:
+            raise _missing(settings) from None
+        except ConfigError as err:
+            if "newer" in err.description:
+                raise
+        await store.migrate()
+        return await import_legacy_data_dir(
+            store, sealer_for(settings), settings.data_dir, time.time() if now is None else now
+        )
+    finally:
+        await store.close()
 
 
 @contextlib.asynccontextmanager
@@ -57,49 +153,130 @@ async def open_service(
     settings: Settings,
     clock: Callable[[], float],
     *,
+    mode: OpenMode = "write",
     migrate: bool = True,
     maintenance_interval: float | None = None,
+    sync: bool = False,
     broadcast_failures: Counter | None = None,
+    limiter_fallbacks: Counter | None = None,
+    notes: list[str] | None = None,
 ) -> AsyncIterator[AuthService]:
-    """Yield a ready :class:`AuthService`; closes it (its store and broadcaster) on exit.
+    """Yield a ready :class:`AuthService` opened in ``mode``; closes it (store, Redis) on exit.
 
-    ``maintenance_interval``: seconds between background purges and automatic key rotations (a running
-    server sets it; a CLI command leaves it None). ``broadcast_failures`` counts failed Redis publishes.
+    ``migrate=False`` skips the migrations of a creating open (the app's lifespan after ``jwtgate serve``
+    already ran them). ``maintenance_interval``: seconds between purges and automatic rotations;
+    ``sync``: keep in step with other instances in the background (and over Redis). Human-readable notes
+    about what happened (an import, a changed issuer) are appended to ``notes``.
     """
-    ensure_data_dir(settings)
-    broadcaster = _broadcaster(settings, broadcast_failures)
+    notes = [] if notes is None else notes
+    creating = mode in _CREATING
+    sqlite_path = settings.sqlite_path
+    if creating and sqlite_path is not None and sqlite_path.parent == settings.data_dir:
+        ensure_data_dir(settings)
+    elif not creating and sqlite_path is not None and not sqlite_path.exists():
+        raise _missing(settings)
+    sealer = sealer_for(settings)
+    redis = (
+        None if settings.redis_url_value is None or mode == "read" else redis_client(settings.redis_url_value)
+    )
     store = await open_store(settings.database_url_value)
+    broadcaster: RevocationBroadcaster | None = None
     try:
-        if migrate:
+        if creating and migrate:
             await store.migrate()
+            notes.extend(await import_legacy_data_dir(store, sealer, settings.data_dir, clock()))
+        else:
+            try:
+                await store.check_schema()
+            except NotInitialised:
+                raise _missing(settings) from None
+        issuer = await resolve_issuer(store, settings, mode, notes)
+        if redis is not None:
+            channel = settings.redis_channel
+            shared = RedisBroadcaster(redis, channel=channel)  # closes the client with the service
+            broadcaster = (
+                shared if broadcast_failures is None else _CountingBroadcaster(shared, broadcast_failures)
+            )
+        limiters = _limiters(settings, redis, limiter_fallbacks) if mode == "serve" else {}
     except BaseException:
         await store.close()
-        if broadcaster is not None:
-            await broadcaster.close()
+        if redis is not None:
+            await redis.aclose()
         raise
-    service = await AuthService.open(  # owns the store and broadcaster from here on, also when it fails
-        store=store,
-        keys=FileKeyStore(settings.keys_dir),
-        policy=service_policy(settings),
-        clock=clock,
-        maintenance_interval=maintenance_interval,
-        broadcaster=broadcaster,
-    )
     try:
+        service = await AuthService.open(  # owns the store and broadcaster from here on, also when it fails
+            store=store,
+            sealer=sealer,
+            policy=service_policy(settings, issuer),
+            clock=clock,
+            maintenance_interval=maintenance_interval,
+            sync_interval=settings.sync_interval if sync else None,
+            broadcaster=broadcaster,
+            create=creating,
+            account_limiter=limiters.get("account_limiter"),
+            ip_limiter=limiters.get("ip_limiter"),
+        )
+    except NotInitialised:
+        raise _missing(settings) from None
+    subscriber = None
+    try:
+        if sync and redis is not None:
+            subscriber = _subscriber(settings, redis, service)
+            await subscriber.start()
         yield service
     finally:
-        await service.close()
+        try:
+            if subscriber is not None:
+                await subscriber.close()
+        finally:
+            await service.close()
 
 
-def _broadcaster(settings: Settings, failures: Counter | None) -> RevocationBroadcaster | None:
-    url = settings.redis_url_value
-    if url is None:
-        return None
-    # Imported here: the redis package is needed only when a Redis URL is configured.
-    from jwtgate.storage.redis import RedisBroadcaster
+def _limiters(settings: Settings, client: Any, fallbacks: Counter | None) -> dict[str, RateLimiter]:
+    """Failed-login limits: in Redis (shared by every instance) when configured, else in process."""
+    window = settings.login_failure_window
+    local = {
+        "account_limiter": MemoryRateLimiter(
+            max_failures=settings.login_max_failures_account, window=window, max_backoff=900
+        ),
+        "ip_limiter": MemoryRateLimiter(
+            max_failures=settings.login_max_failures_ip, window=window, max_backoff=900
+        ),
+    }
+    if client is None:
+        return dict(local)
+    prefix = f"{settings.redis_channel}:limits"
+    shared = {
+        "account_limiter": RedisRateLimiter(
+            client,
+            prefix=f"{prefix}:account",
+            max_failures=settings.login_max_failures_account,
+            window=window,
+            max_backoff=900,
+        ),
+        "ip_limiter": RedisRateLimiter(
+            client,
+            prefix=f"{prefix}:ip",
+            max_failures=settings.login_max_failures_ip,
+            window=window,
+            max_backoff=900,
+        ),
+    }
+    on_fallback = fallbacks.inc if fallbacks is not None else None
+    return {name: FallbackRateLimiter(shared[name], local[name], on_fallback=on_fallback) for name in shared}
 
-    redis = RedisBroadcaster.from_url(url, channel=settings.redis_channel)
-    return redis if failures is None else _CountingBroadcaster(redis, failures)
+
+def _subscriber(settings: Settings, client: Any, service: AuthService) -> RedisSubscriber:
+    async def resync() -> None:
+        await service.sync(force=True)
+
+    return RedisSubscriber(
+        client,
+        channel=settings.redis_channel,
+        on_revocation=service.apply_pushed_revocation,
+        on_keys_changed=service.keys_changed_elsewhere,
+        on_resubscribed=resync,
+    )
 
 
 class _CountingBroadcaster:
@@ -112,6 +289,13 @@ class _CountingBroadcaster:
     async def publish(self, entries: Sequence[Revocation]) -> None:
         try:
             await self._inner.publish(entries)
+        except Exception:
+            self._failures.inc()
+            raise
+
+    async def publish_key_change(self) -> None:
+        try:
+            await self._inner.publish_key_change()
         except Exception:
             self._failures.inc()
             raise

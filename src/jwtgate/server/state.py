@@ -46,8 +46,8 @@ def service_of(request: Request) -> AuthService:
 
 
 def csrf_signer(request: Request) -> CsrfSigner:
-    """The CSRF signer of cookie mode, its key loaded (or created) on first use."""
+    """The CSRF signer of cookie mode, keyed by the server secret every instance shares."""
     state = app_state(request)
     if state.csrf is None:
-        state.csrf = CsrfSigner.from_data_dir(state.settings.data_dir)
+        state.csrf = CsrfSigner(service_of(request).server_secret("csrf"))
     return state.csrf

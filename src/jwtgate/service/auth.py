@@ -18,17 +18,20 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jwtgate.errors import InvalidGrant, InvalidRequest, NotFound, TokenError
+from jwtgate.errors import ConfigError, InvalidGrant, InvalidRequest, NotFound, TokenError
 from jwtgate.jose.jwks import KeySet
 from jwtgate.service import opaque
 from jwtgate.service.accounts import Accounts
 from jwtgate.service.authority import TokenAuthority
 from jwtgate.service.clients import ClientRegistry
-from jwtgate.service.keyring import KeyInfo, KeyRing, KeyStore
+from jwtgate.service.keyring import KeyInfo, KeyRing, KeyStore, Rotation
 from jwtgate.service.passwords import Argon2Hasher, PasswordHasher
-from jwtgate.service.policy import ServicePolicy
+from jwtgate.service.policy import SIGNING_ALGORITHMS, ServicePolicy
 from jwtgate.service.ports import RevocationBroadcaster, Store
 from jwtgate.service.ratelimit import MemoryRateLimiter, RateLimiter
+from jwtgate.service.records import Revocation
+from jwtgate.service.sealing import Sealer
+from jwtgate.service.server_secrets import SERVER_SECRET_NAMES, ServerSecrets
 from jwtgate.service.sessions import Sessions, check_user_id
 from jwtgate.service.types import ClientInfo, SessionInfo, TokenPair, UserInfo, audit_dict
 from jwtgate.service.validation import parse_scope
@@ -55,45 +58,65 @@ class AuthService:
         account_limiter: RateLimiter,
         ip_limiter: RateLimiter,
         broadcaster: RevocationBroadcaster | None = None,
+        secrets: ServerSecrets | None = None,
+        writable: bool = True,
     ) -> None:
         self.store = store
         self.policy = policy
         self._clock = clock
-        self._authority = TokenAuthority(ring, policy, store, clock, broadcaster)
+        self.secrets = secrets
+        self._authority = TokenAuthority(ring, policy, store, clock, broadcaster, writable=writable)
         self._sessions = Sessions(store, policy, self._authority, clock)
         self._accounts = Accounts(
             store, hasher, clock, account_limiter=account_limiter, ip_limiter=ip_limiter
         )
         self._clients = ClientRegistry(store, store, clock)
         self._maintenance: asyncio.Task[None] | None = None
+        self._sync_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
         cls,
         *,
         store: Store,
-        keys: KeyStore,
         policy: ServicePolicy,
+        keys: KeyStore | None = None,
+        sealer: Sealer | None = None,
         clock: Clock = time.time,
         hasher: PasswordHasher | None = None,
         account_limiter: RateLimiter | None = None,
         ip_limiter: RateLimiter | None = None,
         maintenance_interval: float | None = 300.0,
+        sync_interval: float | None = None,
         broadcaster: RevocationBroadcaster | None = None,
+        create: bool = True,
+        secret_names: tuple[str, ...] = SERVER_SECRET_NAMES,
     ) -> AuthService:
-        """Load (or create) the key ring and the denylist. ``maintenance_interval`` seconds between
-        background purges of expired rows (None: only when :meth:`purge` is called).
-        ``broadcaster``: where new denylist entries are pushed after each commit (best effort).
+        """Load the key ring (from ``keys``, by default the store itself), the server secrets and the
+        denylist. With ``create`` (a server, ``jwtgate init``), a missing ring and missing secrets are
+        created, atomically; without it (read-only commands) nothing is ever written and a missing ring
+        is :class:`~jwtgate.service.ports.NotInitialised`. ``sealer`` holds the key-encryption key(s).
+
+        ``maintenance_interval`` seconds between background purges (None: only when :meth:`purge` is
+        called); ``sync_interval`` seconds between background syncs with the other instances (None: a
+        sync happens lazily on requests, as the CLI needs). ``broadcaster``: where revocations and key
+        ring changes are pushed after each commit (best effort).
 
         The service owns ``store`` and ``broadcaster`` from here on: :meth:`close` closes them, and
         so does a failed open."""
+        sealer = sealer or Sealer()
         try:
             now = clock()
             ring = await KeyRing.open(
-                keys, signing_alg=policy.signing_alg, retire_delay=policy.deny_ttl, now=now
+                keys or store,
+                sealer=sealer,
+                signing_alg=policy.signing_alg,
+                retire_delay=policy.deny_ttl,
+                publication_delay=policy.key_publication_delay,
+                now=now,
+                create=create,
             )
-            if ring.active_key.alg != policy.signing_alg:
-                await ring.rotate(now)  # the configured algorithm changed: switch, old key retires
+            secrets = await ServerSecrets.open(store, sealer, now=now, create=create, names=secret_names)
             service = cls(
                 store=store,
                 ring=ring,
@@ -103,23 +126,29 @@ class AuthService:
                 account_limiter=account_limiter or _limiter(policy, policy.login_max_failures_account),
                 ip_limiter=ip_limiter or _limiter(policy, policy.login_max_failures_ip),
                 broadcaster=broadcaster,
+                secrets=secrets,
+                writable=create,
             )
             await service._authority.sync(now, force=True)
-            await service._accounts.warm_up()
+            if create:
+                await service._accounts.warm_up()
         except BaseException:
             await store.close()
             await _close_broadcaster(broadcaster)
             raise
         if maintenance_interval is not None:
             service._maintenance = asyncio.create_task(service._maintain(maintenance_interval))
+        if sync_interval is not None:
+            service._sync_task = asyncio.create_task(service._sync_forever(sync_interval))
         return service
 
     async def close(self) -> None:
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
-            self._maintenance = None
+        for task in (self._maintenance, self._sync_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._maintenance = self._sync_task = None
         try:
             await _close_broadcaster(self._authority.broadcaster)
         finally:
@@ -137,6 +166,32 @@ class AuthService:
             except Exception as err:  # retried next round; the error code is logged
                 logger.warning("maintenance failed: %s", getattr(err, "code", type(err).__name__))
 
+    async def _sync_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._authority.sync(self._clock())
+            except Exception as err:  # the next tick retries; requests keep the last good state
+                logger.warning("sync with the store failed: %s", getattr(err, "code", type(err).__name__))
+
+    async def sync(self, *, force: bool = False) -> None:
+        """Pull what other instances changed (revocations, key ring) now."""
+        await self._authority.sync(self._clock(), force=force)
+
+    def apply_pushed_revocation(self, entry: Revocation) -> None:
+        """A revocation pushed by another instance (Redis): deny it at once."""
+        self._authority.apply_pushed(entry)
+
+    async def keys_changed_elsewhere(self) -> None:
+        """Another instance changed the key ring: reload it now."""
+        await self._authority.keys_changed_elsewhere()
+
+    def server_secret(self, name: str) -> bytes:
+        """A server secret shared by every instance (e.g. ``"csrf"``); ConfigError if not loaded."""
+        if self.secrets is None:
+            raise ConfigError("the server secrets are not loaded")
+        return self.secrets.get(name)
+
     async def maintain(self) -> dict[str, int]:
         """One maintenance round (the background task runs it every ``maintenance_interval``):
         rotate the signing key when ``policy.key_rotation_interval`` says so, then :meth:`purge`."""
@@ -144,10 +199,10 @@ class AuthService:
         interval = self.policy.key_rotation_interval
         if interval is not None:
             now = self._clock()
-            info = await self._authority.rotate(now, older_than=interval)
-            if info is not None:
+            rotation = await self._authority.rotate(now, older_than=interval)
+            if rotation is not None and rotation.scheduled is None:
                 rotated = 1
-                detail = {"active_kid": info.kid, "automatic": True}
+                detail = {"active_kid": rotation.active.kid, "automatic": True}
                 await self.store.add_audit_event("keys_rotated", now, detail=detail)
         return {**await self.purge(), "keys_rotated": rotated}
 
@@ -171,13 +226,39 @@ class AuthService:
         await self._authority.sync(self._clock())
         return self._authority.key_infos()
 
-    async def rotate_keys(self) -> KeyInfo:
-        """Promote the published ``next`` key, retire the active one, publish a new ``next``."""
+    async def rotate_keys(self, *, alg: str | None = None, at_once: bool = False) -> Rotation:
+        """Rotate the signing key (see :class:`~jwtgate.service.keyring.KeyRing`): the published ``next``
+        key signs at once when it has been published for the publication delay (or ``at_once``), else
+        the rotation is scheduled; ``alg`` switches algorithm through a newly published ``next`` key."""
+        if alg is not None and alg not in SIGNING_ALGORITHMS:
+            raise InvalidRequest(f"alg must be one of {', '.join(sorted(SIGNING_ALGORITHMS))}")
         now = self._clock()
-        info = await self._authority.rotate(now)
-        assert info is not None  # unconditional rotation always yields the new active key
-        await self.store.add_audit_event("keys_rotated", now, detail={"active_kid": info.kid})
-        return info
+        rotation = await self._authority.rotate(now, alg=alg, at_once=at_once)
+        if rotation is None:  # pragma: no cover - an unconditional rotation always has an outcome
+            raise ConfigError("the key ring did not rotate")
+        detail: dict[str, Any] = {"active_kid": rotation.active.kid}
+        if rotation.scheduled is not None:
+            detail.update(scheduled_kid=rotation.scheduled.kid, activate_at=rotation.scheduled.activate_at)
+        await self.store.add_audit_event("keys_rotated", now, detail=detail)
+        return rotation
+
+    async def rewrap(self) -> dict[str, int]:
+        """Reseal every signing key and server secret with the current key-encryption key."""
+        keys = await self._authority.rewrap()
+        secrets = await self.secrets.rewrap() if self.secrets is not None else 0
+        if keys or secrets:
+            detail = {"keys": keys, "secrets": secrets}
+            await self.store.add_audit_event("keys_rewrapped", self._clock(), detail=detail)
+        return {"keys": keys, "secrets": secrets}
+
+    @property
+    def ring_alg(self) -> str:
+        """The algorithm the ring signs with now."""
+        return self._authority.ring.alg
+
+    def unsealed_keys(self) -> int:
+        """Ring keys not sealed with the current key-encryption key."""
+        return self._authority.ring.unsealed_count()
 
     # ------------------------------------------------------------------ tokens
     async def login(

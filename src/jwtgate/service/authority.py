@@ -1,8 +1,11 @@
 """TokenAuthority: signs and checks access tokens (key ring + issuer + verifier + denylist mirror).
 
 It keeps everything a request needs in memory. :meth:`TokenAuthority.sync` pulls what other processes
-changed (revocations by cursor, key rotations) at most every ``revocation_sync_interval`` /
-``key_check_interval`` seconds, and rebuilds the verifier when a retired key passes its end of life.
+changed (revocations by cursor, the key ring's version) at most every ``revocation_sync_interval`` /
+``key_check_interval`` seconds, promotes a ``next`` key whose scheduled time has come (writable
+authorities only), and rebuilds the verifier when a retired key passes its end of life. A server runs
+:meth:`sync` in a background task (``JWTGATE_SYNC_INTERVAL``); with Redis, pushed messages
+(:meth:`apply_pushed`, :meth:`keys_changed_elsewhere`) apply changes at once.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 from jwtgate.errors import RevokedToken
 from jwtgate.jose.jwks import KeySet
 from jwtgate.service.denylist import Denylist
-from jwtgate.service.keyring import KeyInfo, KeyRing
+from jwtgate.service.keyring import KeyInfo, KeyRing, Rotation
 from jwtgate.service.policy import ServicePolicy
 from jwtgate.service.ports import RevocationBroadcaster, RevocationStore
 from jwtgate.service.records import Revocation
@@ -37,8 +40,11 @@ class TokenAuthority:
         revocations: RevocationStore,
         clock: Callable[[], float],
         broadcaster: RevocationBroadcaster | None = None,
+        *,
+        writable: bool = True,
     ) -> None:
         self._ring = ring
+        self._writable = writable
         self.broadcaster = broadcaster
         self._policy = policy
         self._revocations = revocations
@@ -89,7 +95,8 @@ class TokenAuthority:
         policy = self._policy
         due_revocations = force or now - self._synced_at >= policy.revocation_sync_interval
         due_keys = force or now - self._keys_checked_at >= policy.key_check_interval
-        if not (due_revocations or due_keys or now >= self._keys_valid_until):
+        due_activation = self._writable and (self._ring.next_activation() or math.inf) <= now
+        if not (due_revocations or due_keys or due_activation or now >= self._keys_valid_until):
             return
         async with self._lock:
             if due_revocations and (force or now - self._synced_at >= policy.revocation_sync_interval):
@@ -100,6 +107,9 @@ class TokenAuthority:
             if due_keys and (force or now - self._keys_checked_at >= policy.key_check_interval):
                 self._keys_checked_at = now
                 changed = await self._ring.refresh()
+            if due_activation and await self._ring.activate_due(now):
+                changed = True
+                await self._announce_key_change()
             if changed or now >= self._keys_valid_until:
                 self._install(now)
 
@@ -129,6 +139,27 @@ class TokenAuthority:
                 len(entries),
             )
 
+    def apply_pushed(self, entry: Revocation) -> None:
+        """A revocation another instance pushed (Redis): deny it here at once. The cursor of the store
+        sync is left alone, so an entry pushed out of order never makes a sync skip older ones."""
+        self._denylist.add(entry)
+
+    async def keys_changed_elsewhere(self) -> None:
+        """Another instance said the ring changed: reload it now."""
+        async with self._lock:
+            now = self._clock()
+            self._keys_checked_at = now
+            if await self._ring.refresh():
+                self._install(now)
+
+    async def _announce_key_change(self) -> None:
+        if self.broadcaster is None:
+            return
+        try:
+            await self.broadcaster.publish_key_change()
+        except Exception as err:  # best effort: the others notice the new version at their next poll
+            logger.warning("key ring change broadcast failed (%s)", getattr(err, "code", type(err).__name__))
+
     def jwks(self, now: float) -> dict[str, Any]:
         return self._ring.jwks(now)
 
@@ -139,14 +170,33 @@ class TokenAuthority:
     def key_infos(self) -> list[KeyInfo]:
         return self._ring.infos()
 
-    async def rotate(self, now: float, *, older_than: float | None = None) -> KeyInfo | None:
-        """See :meth:`KeyRing.rotate`."""
-        info = await self._ring.rotate(now, older_than=older_than)
+    @property
+    def ring(self) -> KeyRing:
+        return self._ring
+
+    async def rotate(
+        self, now: float, *, alg: str | None = None, older_than: float | None = None, at_once: bool = False
+    ) -> Rotation | None:
+        """See :meth:`KeyRing.rotate`; other instances are told at once."""
+        before = self._ring.version
+        rotation = await self._ring.rotate(now, alg=alg, older_than=older_than, at_once=at_once)
         self._install(now)
-        return info
+        if self._ring.version != before:
+            await self._announce_key_change()
+        return rotation
+
+    async def rewrap(self) -> int:
+        """Reseal every ring key with the current key-encryption key."""
+        count = await self._ring.rewrap()
+        if count:
+            self._install(self._clock())
+            await self._announce_key_change()
+        return count
 
     async def prune(self, now: float) -> dict[str, int]:
         """Drop expired keys and mirror entries."""
         keys = await self._ring.prune(now)
         self._install(now)
+        if keys:
+            await self._announce_key_change()
         return {"keys": keys, "denylist_mirror": self._denylist.prune(now)}

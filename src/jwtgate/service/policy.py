@@ -24,6 +24,9 @@ class ServicePolicy:
     - ``revocation_sync_interval``: how often the in-process denylist pulls entries written by other
       processes; ``key_check_interval``: how often the key ring looks for a rotation done elsewhere.
     - ``audit_retention``: audit events older than this are purged.
+    - ``signing_alg``: the algorithm of the ring's very first key; later switches are explicit
+      rotations (``rotate_keys(alg=...)``). ``key_publication_delay``: how long a ``next`` key is
+      published in the JWKS before a rotation lets it sign (JWKS caches must have fetched it).
     - ``key_rotation_interval``: rotate the signing key automatically once it has signed this long
       (checked by :meth:`AuthService.maintain`); None: only ``jwtgate keys rotate`` rotates.
     """
@@ -42,8 +45,9 @@ class ServicePolicy:
     login_max_failures_ip: int = 50
     login_failure_window: int = 900
     login_max_backoff: int = 900
-    revocation_sync_interval: float = 2.0
-    key_check_interval: float = 5.0
+    revocation_sync_interval: float = 1.0
+    key_check_interval: float = 1.0
+    key_publication_delay: int = 300
     audit_retention: int = 90 * 86400
     key_rotation_interval: int | None = None
 
@@ -61,6 +65,7 @@ class ServicePolicy:
         _bounded("login_max_failures_ip", self.login_max_failures_ip, 1, 100_000)
         _bounded("login_failure_window", self.login_failure_window, 1, 86400)
         _bounded("login_max_backoff", self.login_max_backoff, 1, 86400)
+        _bounded("key_publication_delay", self.key_publication_delay, 0, 86400)
         _bounded("audit_retention", self.audit_retention, 86400, 10 * 365 * 86400)
         if self.key_rotation_interval is not None:
             _bounded("key_rotation_interval", self.key_rotation_interval, 3600, 10 * 365 * 86400)

@@ -10,9 +10,11 @@ backend must pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from jwtgate.errors import ConfigError
+from jwtgate.service.keystore import KeyStore
 from jwtgate.service.records import (
     AuditEvent,
     ClientRecord,
@@ -23,6 +25,12 @@ from jwtgate.service.records import (
     SessionRecord,
     UserRecord,
 )
+
+
+class NotInitialised(ConfigError):
+    """The store holds no jwtgate data yet (commands other than init and serve create nothing)."""
+
+    description = "no jwtgate data here: run `jwtgate init` or `jwtgate serve` first"
 
 
 class UserStore(Protocol):
@@ -123,6 +131,33 @@ class AuditStore(Protocol):
         """Newest first."""
 
 
+#: A sealed server secret as stored: (material, kek_id); see :mod:`jwtgate.service.sealing`.
+SealedSecret = tuple[str, "str | None"]
+
+
+class ServerStateStore(KeyStore, Protocol):
+    """What every instance must agree on besides users and sessions: the key ring (:class:`KeyStore`),
+    server secrets (CSRF, nonces) and a few named values (the issuer)."""
+
+    async def get_secret(self, name: str) -> SealedSecret | None: ...
+
+    async def ensure_secret(self, name: str, material: str, kek_id: str | None, now: float) -> SealedSecret:
+        """Store the secret unless one of this name exists (instances racing agree on the first one);
+        returns the stored one."""
+
+    async def update_secrets(
+        self, change: Callable[[dict[str, SealedSecret]], dict[str, SealedSecret] | None]
+    ) -> None:
+        """Atomically replace the secrets that ``change`` returns (e.g. resealed); None changes nothing."""
+
+    async def get_meta(self, name: str) -> str | None: ...
+
+    async def set_meta(self, name: str, value: str) -> None: ...
+
+    async def ensure_meta(self, name: str, value: str) -> str:
+        """Store ``value`` unless ``name`` is set; returns the stored value."""
+
+
 class RevocationBroadcaster(Protocol):
     """Pushes new denylist entries to guards at once (e.g. Redis pub/sub). Optional and best effort:
     the store and its feed stay the source of truth, so the service logs a failed publish and goes on.
@@ -131,10 +166,13 @@ class RevocationBroadcaster(Protocol):
     async def publish(self, entries: Sequence[Revocation]) -> None:
         """Send each entry (as :meth:`Revocation.feed_entry` JSON), in order; raise on failure."""
 
+    async def publish_key_change(self) -> None:
+        """Tell the other instances that the key ring changed (they reload it); raise on failure."""
+
     async def close(self) -> None: ...
 
 
-class Store(UserStore, SessionStore, RevocationStore, ClientStore, AuditStore, Protocol):
+class Store(UserStore, SessionStore, RevocationStore, ClientStore, AuditStore, ServerStateStore, Protocol):
     """A complete backend."""
 
     async def migrate(self) -> None:
@@ -142,6 +180,10 @@ class Store(UserStore, SessionStore, RevocationStore, ClientStore, AuditStore, P
 
     async def ping(self) -> None:
         """One cheap round trip to the backend (a read of the schema); StorageError if it fails."""
+
+    async def check_schema(self) -> None:
+        """Raise :class:`NotInitialised` when the backend holds no jwtgate schema, ConfigError when its
+        schema is older or newer than this jwtgate's (naming both versions); nothing is written."""
 
     async def purge(self, now: float, *, audit_before: float) -> dict[str, int]:
         """Delete what can never matter again: expired denylist entries, sessions that expired or were

@@ -1,4 +1,6 @@
-"""Failed-login limits with exponential backoff, behind a port (a Redis implementation comes later).
+"""Failed-login limits with exponential backoff, behind a port (in process here; shared across
+instances by :class:`jwtgate.storage.redis_limits.RedisRateLimiter`, wrapped in a
+:class:`FallbackRateLimiter`).
 
 After ``max_failures`` failures with no more than ``window`` seconds between them, a key is blocked for
 1 s, then 2 s, 4 s, ... up to ``max_backoff`` for each further failure. ``window`` quiet seconds forget it.
@@ -11,13 +13,17 @@ service's clock), so tests never sleep.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from jwtgate.errors import ConfigError
+from jwtgate.errors import ConfigError, StorageError
 
-__all__ = ["MemoryRateLimiter", "RateLimiter"]
+__all__ = ["FallbackRateLimiter", "MemoryRateLimiter", "RateLimiter"]
+
+logger = logging.getLogger("jwtgate.service")
 
 
 class RateLimiter(Protocol):
@@ -125,3 +131,54 @@ class MemoryRateLimiter:
                 self._entries.move_to_end(keep)
                 continue
             del self._entries[oldest]
+
+
+class FallbackRateLimiter:
+    """A shared limiter (Redis) that falls back to an in-process one while it fails.
+
+    Limits never switch off: during an outage each process limits on its own (N instances then allow up
+    to N times the attempts). The outage is logged once when it starts and once when it ends, and
+    ``on_fallback`` is called for every operation served by the fallback (a metric)."""
+
+    def __init__(
+        self, primary: RateLimiter, fallback: RateLimiter, *, on_fallback: Callable[[], None] | None = None
+    ) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._on_fallback = on_fallback
+        self.degraded = False
+
+    async def _run(self, call: Callable[[RateLimiter], Awaitable[float]]) -> float:
+        try:
+            result = await call(self._primary)
+        except StorageError:
+            if not self.degraded:
+                self.degraded = True
+                logger.warning("shared login limits unavailable: limiting per process until it is back")
+            if self._on_fallback is not None:
+                self._on_fallback()
+            return await call(self._fallback)
+        if self.degraded:
+            self.degraded = False
+            logger.warning("shared login limits are back")
+        return result
+
+    async def acquire(self, key: str, now: float) -> float:
+        return await self._run(lambda limiter: limiter.acquire(key, now))
+
+    async def release(self, key: str, now: float, *, failed: bool) -> None:
+        async def call(limiter: RateLimiter) -> float:
+            await limiter.release(key, now, failed=failed)
+            return 0.0
+
+        await self._run(call)
+
+    async def reset(self, key: str) -> None:
+        async def call(limiter: RateLimiter) -> float:
+            await limiter.reset(key)
+            return 0.0
+
+        await self._run(call)
+
+    async def blocked_for(self, key: str, now: float) -> float:
+        return await self._run(lambda limiter: limiter.blocked_for(key, now))

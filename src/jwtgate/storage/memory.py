@@ -9,10 +9,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-from collections.abc import Sequence
+import secrets
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from jwtgate.errors import Conflict, StorageError
+from jwtgate.service.keystore import KeyChange, StoredKey
+from jwtgate.service.ports import SealedSecret
 from jwtgate.service.records import (
     AuditEvent,
     ClientRecord,
@@ -38,6 +41,10 @@ class MemoryStore:
         self._tokens_by_session: dict[str, list[str]] = {}
         self._revocations: dict[tuple[str, str], Revocation] = {}
         self._cursor = 0
+        self._keys: list[StoredKey] = []
+        self._keys_version: str | None = None
+        self._secrets: dict[str, SealedSecret] = {}
+        self._meta: dict[str, str] = {}
         self._clients: dict[str, ClientRecord] = {}
         self._audit: list[AuditEvent] = []
         self._audit_ids = itertools.count(1)
@@ -52,6 +59,9 @@ class MemoryStore:
         self._check_open()
 
     async def ping(self) -> None:
+        self._check_open()
+
+    async def check_schema(self) -> None:
         self._check_open()
 
     async def close(self) -> None:
@@ -251,6 +261,51 @@ class MemoryStore:
         return sorted(live, key=lambda r: r.cursor)[: max(limit, 0)]
 
     # clients
+    # key ring, server secrets, named values
+    async def load_keys(self) -> list[StoredKey]:
+        self._check_open()
+        return list(self._keys)
+
+    async def keys_version(self) -> str | None:
+        self._check_open()
+        return self._keys_version
+
+    async def update_keys(self, change: KeyChange) -> tuple[list[StoredKey], str | None]:
+        self._check_open()
+        changed = change(list(self._keys))  # synchronous: nothing else runs meanwhile
+        if changed is not None:
+            self._keys = list(changed)
+            self._keys_version = secrets.token_hex(8)
+        return list(self._keys), self._keys_version
+
+    async def get_secret(self, name: str) -> SealedSecret | None:
+        self._check_open()
+        return self._secrets.get(name)
+
+    async def ensure_secret(self, name: str, material: str, kek_id: str | None, now: float) -> SealedSecret:
+        self._check_open()
+        return self._secrets.setdefault(name, (material, kek_id))
+
+    async def update_secrets(
+        self, change: Callable[[dict[str, SealedSecret]], dict[str, SealedSecret] | None]
+    ) -> None:
+        self._check_open()
+        changed = change(dict(self._secrets))
+        if changed:
+            self._secrets.update(changed)
+
+    async def get_meta(self, name: str) -> str | None:
+        self._check_open()
+        return self._meta.get(name)
+
+    async def set_meta(self, name: str, value: str) -> None:
+        self._check_open()
+        self._meta[name] = value
+
+    async def ensure_meta(self, name: str, value: str) -> str:
+        self._check_open()
+        return self._meta.setdefault(name, value)
+
     async def create_client(self, client: ClientRecord) -> None:
         self._check_open()
         if client.id in self._clients or any(c.name == client.name for c in self._clients.values()):

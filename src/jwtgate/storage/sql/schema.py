@@ -91,3 +91,36 @@ audit_events = sa.Table(
     sa.Index("ix_audit_events_at", "at"),
     sqlite_autoincrement=True,
 )
+
+# What every instance must agree on (schema v0002): the key ring, server secrets, named values.
+# ``material`` is a private JWK or a secret, sealed with the key-encryption key named by ``kek_id``
+# (plain text when ``kek_id`` is null; see jwtgate.service.sealing).
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(128), primary_key=True),
+    sa.Column("alg", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("retire_after", sa.Double),
+    sa.Column("activated_at", sa.Double),
+    sa.Column("activate_at", sa.Double),
+    sa.Column("material", sa.Text, nullable=False),
+    sa.Column("kek_id", sa.String(64)),
+)
+
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("material", sa.Text, nullable=False),
+    sa.Column("kek_id", sa.String(64)),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+server_meta = sa.Table(
+    "server_meta",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)

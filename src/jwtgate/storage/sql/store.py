@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+import secrets
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from jwtgate.errors import Conflict, StorageError
+from jwtgate.errors import ConfigError, Conflict, StorageError
+from jwtgate.service.keystore import KeyChange, KeyInfo, StoredKey
+from jwtgate.service.ports import NotInitialised, SealedSecret
 from jwtgate.service.records import (
     AuditEvent,
     ClientRecord,
@@ -60,6 +63,9 @@ _N_TOKEN = len(t.refresh_tokens.c)
 _N_SESSION = _N_TOKEN + len(t.sessions.c)
 _PING = sa.select(sa.literal(1)).select_from(t.users).limit(1)
 _REVOCATION_LOCK = 0x6A776774  # "jwgt": the advisory lock key for revocation writers
+_KEYRING_LOCK = 0x6A776B72  # "jwkr": key ring and server secret writers
+_MIGRATION_LOCK = 0x6A776D67  # "jwmg": schema migrations
+_KEYS_VERSION = "keys_version"
 
 
 class _Abort(Exception):
@@ -86,9 +92,26 @@ class SqlStore:
 
     # lifecycle
     async def migrate(self) -> None:
-        from jwtgate.migrations import upgrade
+        from jwtgate.migrations import current_revision, schema_problem, upgrade
 
-        await self._runner.write(upgrade)
+        def work(conn: sa.Connection) -> None:
+            # Instances starting together take turns: the first upgrades, the others find it done.
+            _lock(conn, _MIGRATION_LOCK)
+            problem = schema_problem(current_revision(conn))
+            if problem is not None and problem[0] == "newer":
+                raise ConfigError(problem[1])  # never downgrade, never touch a newer schema
+            upgrade(conn)
+
+        await self._runner.write(work)
+
+    async def check_schema(self) -> None:
+        from jwtgate.migrations import current_revision, schema_problem
+
+        problem = schema_problem(await self._runner.read(current_revision))
+        if problem is not None and problem[0] == "missing":
+            raise NotInitialised
+        if problem is not None:
+            raise ConfigError(problem[1])
 
     async def ping(self) -> None:
         def work(conn: sa.Connection) -> None:
@@ -311,6 +334,77 @@ class SqlStore:
         )
         return await self._runner.read(lambda c: [_revocation(row) for row in c.execute(query)])
 
+    # key ring, server secrets, named values
+    async def load_keys(self) -> list[StoredKey]:
+        return await self._runner.read(_load_keys)
+
+    async def keys_version(self) -> str | None:
+        return await self._runner.read(lambda c: _meta(c, _KEYS_VERSION))
+
+    async def update_keys(self, change: KeyChange) -> tuple[list[StoredKey], str | None]:
+        def work(conn: sa.Connection) -> tuple[list[StoredKey], str | None]:
+            _lock(conn, _KEYRING_LOCK)  # instances and the CLI take turns (SQLite: BEGIN IMMEDIATE)
+            stored = _load_keys(conn)
+            changed = change(stored)
+            if changed is None:
+                return stored, _meta(conn, _KEYS_VERSION)
+            k = t.signing_keys
+            conn.execute(sa.delete(k))
+            if changed:
+                conn.execute(sa.insert(k), [_key_row(item) for item in changed])
+            version = secrets.token_hex(8)
+            _put_meta(conn, _KEYS_VERSION, version)
+            return list(changed), version
+
+        return await self._runner.write(work)
+
+    async def get_secret(self, name: str) -> SealedSecret | None:
+        def work(conn: sa.Connection) -> SealedSecret | None:
+            s = t.server_secrets
+            row = conn.execute(sa.select(s.c.material, s.c.kek_id).where(s.c.name == name)).first()
+            return None if row is None else (row.material, row.kek_id)
+
+        return await self._runner.read(work)
+
+    async def ensure_secret(self, name: str, material: str, kek_id: str | None, now: float) -> SealedSecret:
+        def work(conn: sa.Connection) -> SealedSecret:
+            s = t.server_secrets
+            values = {"name": name, "material": material, "kek_id": kek_id, "created_at": now}
+            conn.execute(_insert_if_absent(conn, s, values))
+            row = conn.execute(sa.select(s.c.material, s.c.kek_id).where(s.c.name == name)).one()
+            return row.material, row.kek_id
+
+        return await self._runner.write(work)
+
+    async def update_secrets(
+        self, change: Callable[[dict[str, SealedSecret]], dict[str, SealedSecret] | None]
+    ) -> None:
+        def work(conn: sa.Connection) -> None:
+            s = t.server_secrets
+            _lock(conn, _KEYRING_LOCK)
+            rows = conn.execute(sa.select(s.c.name, s.c.material, s.c.kek_id).with_for_update()).all()
+            changed = change({r.name: (r.material, r.kek_id) for r in rows})
+            for name, (material, kek_id) in (changed or {}).items():
+                conn.execute(sa.update(s).where(s.c.name == name).values(material=material, kek_id=kek_id))
+
+        await self._runner.write(work)
+
+    async def get_meta(self, name: str) -> str | None:
+        return await self._runner.read(lambda c: _meta(c, name))
+
+    async def set_meta(self, name: str, value: str) -> None:
+        await self._runner.write(lambda c: _put_meta(c, name, value))
+
+    async def ensure_meta(self, name: str, value: str) -> str:
+        def work(conn: sa.Connection) -> str:
+            conn.execute(_insert_if_absent(conn, t.server_meta, {"name": name, "value": value}))
+            stored = _meta(conn, name)
+            if stored is None:  # pragma: no cover - the row was just inserted or already there
+                raise StorageError("the database lost a value it just stored")
+            return stored
+
+        return await self._runner.write(work)
+
     # clients
     async def create_client(self, client: ClientRecord) -> None:
         def work(conn: sa.Connection) -> None:
@@ -453,3 +547,60 @@ def _revocation(row: sa.Row[Any]) -> Revocation:
 
 def _values(table: sa.Table, record: Any) -> dict[str, Any]:
     return {c.name: getattr(record, c.name) for c in table.c}
+
+
+def _lock(conn: sa.Connection, key: int) -> None:
+    """Serialise this transaction with others taking the same lock (PostgreSQL: an advisory lock held
+    until commit). SQLite needs nothing: writers already run one at a time (BEGIN IMMEDIATE)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+def _insert_if_absent(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).values(**values).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).values(**values).on_conflict_do_nothing()
+
+
+def _meta(conn: sa.Connection, name: str) -> str | None:
+    m = t.server_meta
+    value = conn.execute(sa.select(m.c.value).where(m.c.name == name)).scalar()
+    return None if value is None else str(value)
+
+
+def _put_meta(conn: sa.Connection, name: str, value: str) -> None:
+    m = t.server_meta
+    if conn.execute(sa.update(m).where(m.c.name == name).values(value=value)).rowcount == 0:
+        conn.execute(sa.insert(m).values(name=name, value=value))
+
+
+def _load_keys(conn: sa.Connection) -> list[StoredKey]:
+    k = t.signing_keys
+    rows = conn.execute(sa.select(k).order_by(k.c.created_at, k.c.kid)).all()
+    return [
+        StoredKey(
+            KeyInfo(r.kid, r.alg, r.state, r.created_at, r.retire_after, r.activated_at, r.activate_at),
+            r.material,
+            r.kek_id,
+        )
+        for r in rows
+    ]
+
+
+def _key_row(item: StoredKey) -> dict[str, Any]:
+    info = item.info
+    return {
+        "kid": info.kid,
+        "alg": info.alg,
+        "state": info.state,
+        "created_at": info.created_at,
+        "retire_after": info.retire_after,
+        "activated_at": info.activated_at,
+        "activate_at": info.activate_at,
+        "material": item.material,
+        "kek_id": item.kek_id,
+    }
