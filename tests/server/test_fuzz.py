@@ -83,7 +83,7 @@ class Harness:
         store = await open_store("memory://")
         self.service = await AuthService.open(
             store=store,
-                policy=service_policy(settings),
+            policy=service_policy(settings),
             clock=FrozenClock(),
             hasher=Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),
         )

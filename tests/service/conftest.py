@@ -10,8 +10,8 @@ import pytest
 
 from jwtgate.service import Argon2Hasher, AuthService
 from jwtgate.service.keyring import KeyStore
-from jwtgate.service.sealing import Sealer
 from jwtgate.service.ports import RevocationBroadcaster, Store
+from jwtgate.service.sealing import Sealer
 from jwtgate.storage import open_store
 from jwtgate.storage.sql import SqlStore
 

@@ -111,7 +111,8 @@ async def test_a_next_key_signs_only_after_its_publication_delay(
     fresh = states(await service.list_keys())["next"]
     clock.advance(100)
     rotation = await service.rotate_keys()
-    assert rotation.scheduled is not None and rotation.scheduled.kid == fresh.kid
+    assert rotation.scheduled is not None
+    assert rotation.scheduled.kid == fresh.kid
     assert rotation.scheduled.activate_at == fresh.created_at + 300
     assert kid_of((await service.login("alice", "correct horse")).access_token) != fresh.kid
     clock.advance(199)
@@ -127,7 +128,8 @@ async def test_rotate_at_once_skips_the_delay(service: AuthService, clock: Froze
     await service.rotate_keys()
     fresh = states(await service.list_keys())["next"]
     rotation = await service.rotate_keys(at_once=True)  # e.g. the active key leaked
-    assert rotation.scheduled is None and rotation.active.kid == fresh.kid
+    assert rotation.scheduled is None
+    assert rotation.active.kid == fresh.kid
 
 
 async def test_switching_algorithm_publishes_a_next_key_first(
@@ -137,7 +139,8 @@ async def test_switching_algorithm_publishes_a_next_key_first(
     await service.add_user("alice", "correct horse")
     old = (await service.login("alice", "correct horse")).access_token
     rotation = await service.rotate_keys(alg="EdDSA")
-    assert rotation.scheduled is not None and rotation.scheduled.alg == "EdDSA"
+    assert rotation.scheduled is not None
+    assert rotation.scheduled.alg == "EdDSA"
     assert rotation.active.alg == "ES256"
     assert "OKP" in {k["kty"] for k in service.jwks()["keys"]}  # published before it signs
     assert service.ring_alg == "ES256"
@@ -172,7 +175,8 @@ async def test_a_read_only_open_of_an_empty_store_fails_and_writes_nothing(clock
     store = MemoryStore()
     with pytest.raises(NotInitialised):
         await AuthService.open(store=store, policy=make_policy(), clock=clock, create=False)
-    assert store._keys == [] and store._secrets == {}  # the failed open closed it: look inside
+    assert store._keys == []
+    assert store._secrets == {}
 
 
 async def test_a_read_only_open_writes_nothing(open_service: OpenService) -> None:
@@ -269,10 +273,12 @@ async def test_private_keys_are_sealed_with_the_kek(open_service: OpenService) -
     stored = await service.store.load_keys()
     assert {s.kek_id for s in stored} == {Sealer(current).kek_id}
     for item in stored:
-        assert '"d"' not in item.material and item.material.startswith("jgk1.")
+        assert '"d"' not in item.material
+        assert item.material.startswith("jgk1.")
         assert item.info.kid not in item.material
     secret = await service.store.get_secret("csrf")
-    assert secret is not None and secret[1] == Sealer(current).kek_id
+    assert secret is not None
+    assert secret[1] == Sealer(current).kek_id
     pair = await service.login("alice", "correct horse")
     again = await open_service(sealer=Sealer(current))
     await again.authenticate(pair.access_token)
@@ -317,7 +323,8 @@ async def test_rewrap_moves_every_key_and_secret_to_a_new_kek(open_service: Open
     moving = await open_service(sealer=Sealer(new, previous=[old]))
     assert moving.unsealed_keys() == 2
     counts = await moving.rewrap()
-    assert counts["keys"] == 2 and counts["secrets"] >= 1
+    assert counts["keys"] == 2
+    assert counts["secrets"] >= 1
     assert {s.kek_id for s in await moving.store.load_keys()} == {Sealer(new).kek_id}
     after = await open_service(sealer=Sealer(new))  # the old KEK is no longer needed
     await after.authenticate(pair.access_token)

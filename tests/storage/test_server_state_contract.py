@@ -28,12 +28,14 @@ async def test_an_empty_ring_has_no_version(store: Store) -> None:
 async def test_update_keys_replaces_the_ring_and_changes_the_version(store: Store) -> None:
     ring, version = await store.update_keys(lambda current: [*current, key("a"), key("b", "next", 2.0)])
     assert {k.info.kid for k in ring} == {"a", "b"}
-    assert version is not None and await store.keys_version() == version
+    assert version is not None
+    assert await store.keys_version() == version
     assert {k.info.kid for k in await store.load_keys()} == {"a", "b"}
     loaded = {k.info.kid: k for k in await store.load_keys()}
     assert loaded["b"] == key("b", "next", 2.0)
     again, same = await store.update_keys(lambda current: None)  # no change: same version
-    assert same == version and len(again) == 2
+    assert same == version
+    assert len(again) == 2
     _, changed = await store.update_keys(lambda current: [k for k in current if k.info.kid != "a"])
     assert changed != version
     assert [k.info.kid for k in await store.load_keys()] == ["b"]
