@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from jwtgate.protect import JWTAuthMiddleware
 from jwtgate.storage.sql import SqlStore
-from processes import REDIS_URL, Fleet, fleet  # noqa: F401
+from processes import REDIS_URL, Fleet
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -231,8 +231,8 @@ def test_instances_started_together_on_an_empty_database(fleet: Fleet) -> None:
         for instance in pair:
             instance.wait_ready()
 
-        async def state() -> tuple[int, int]:
-            store = SqlStore.from_url(env["JWTGATE_DATABASE_URL"])
+        async def state(url: str = env["JWTGATE_DATABASE_URL"]) -> tuple[int, int]:
+            store = SqlStore.from_url(url)
             try:
                 keys = len(await store.load_keys())
                 users = await store.count_users()
