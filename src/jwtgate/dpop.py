@@ -354,11 +354,14 @@ class DPoPVerifier:
         url: str,
         now: float,
         access_token: str | None = None,
+        jkt: str | None = None,
         nonce: str | NonceChecker | None = None,
     ) -> VerifiedProof:
         """Verify ``proof`` for a request ``method url`` at time ``now``.
 
         ``access_token``: the token sent with the proof (a resource request): ``ath`` must be its hash.
+        ``jkt``: the thumbprint the access token is bound to (its ``cnf.jkt``, or the session's): the
+        proof must be signed by that key.
         ``nonce``: the nonce the server expects (a string) or a :class:`NonceChecker` such as
         :class:`NonceSource`; a proof without it raises UseDPoPNonce carrying a fresh one.
         """
@@ -373,7 +376,9 @@ class DPoPVerifier:
         entry = self._headers.get(head)
         if entry is None:
             entry = self._header_key(head)
-        key, jkt = entry
+        key, proof_jkt = entry
+        if jkt is not None and not hmac.compare_digest(proof_jkt.encode(), str(jkt).encode()):
+            raise InvalidDPoPProof("the DPoP proof is signed by another key than the token is bound to")
         try:
             key.verify(proof[: len(head) + len(payload) + 1].encode("ascii"), decode_checked(signature))
             claims = loads_object(decode_checked(payload))
@@ -384,7 +389,7 @@ class DPoPVerifier:
             checker = _ExactNonce(nonce) if isinstance(nonce, str) else nonce
             checker.check(claims.get("nonce"))
         return VerifiedProof(
-            jkt=jkt,
+            jkt=proof_jkt,
             jti=checked["jti"],
             iat=checked["iat"],
             htm=checked["htm"],
