@@ -244,7 +244,12 @@ class NonceSource:
 
     def check(self, nonce: object) -> None:
         """Accept a nonce of this window or the previous one; else raise UseDPoPNonce with a fresh one."""
-        if type(nonce) is str and len(nonce) < 64:
+        if type(nonce) is not str:
+            raise UseDPoPNonce(nonce=self.issue())
+        current = self.issue()
+        if hmac.compare_digest(nonce.encode(), current.encode()):
+            return  # the common case: the nonce just handed out, no MAC to compute
+        if len(nonce) < 64:
             try:
                 raw = b64url_decode(nonce)
             except JwtgateError:
@@ -254,7 +259,7 @@ class NonceSource:
                 age = self._window_number() - int.from_bytes(counter, "big", signed=True)
                 if age in (0, 1) and hmac.compare_digest(mac, self._mac(counter)):
                     return
-        raise UseDPoPNonce(nonce=self.issue())
+        raise UseDPoPNonce(nonce=current)
 
 
 class _ExactNonce:
@@ -342,6 +347,8 @@ class DPoPVerifier:
         self.policy = policy or DPoPPolicy()
         # header segment -> (key, jkt): one client sends the same header (its key) on every request.
         self._headers: dict[str, tuple[Key, str]] = {}
+        # URI -> normalised form: a server sees the same few URIs (and clients send the same htu) again.
+        self._uris: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"DPoPVerifier({self.policy!r})"
@@ -422,6 +429,16 @@ class DPoPVerifier:
             self._headers[segment] = entry
         return entry
 
+    def _normalized(self, uri: str) -> str:
+        known = self._uris.get(uri)
+        if known is None:
+            known = normalize_htu(uri)  # raises for anything that is not an http(s) URI: never cached
+            if self.policy.cache_size:
+                if len(self._uris) >= self.policy.cache_size:
+                    self._uris.clear()
+                self._uris[uri] = known
+        return known
+
     def _check_claims(
         self, claims: Mapping[str, Any], *, method: str, url: str, now: float, access_token: str | None
     ) -> dict[str, Any]:
@@ -437,7 +454,7 @@ class DPoPVerifier:
             raise InvalidDPoPProof("the DPoP proof's iat is outside the accepted window")
         if not hmac.compare_digest(htm.encode(), method.encode()):
             raise InvalidDPoPProof("the DPoP proof is for another HTTP method")
-        if normalize_htu(htu) != normalize_htu(url):
+        if self._normalized(htu) != self._normalized(url):
             raise InvalidDPoPProof("the DPoP proof is for another URI")
         if access_token is not None:
             ath = claims.get("ath")
