@@ -16,7 +16,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -40,6 +40,7 @@ __all__ = [
     "access_token_hash",
     "create_proof",
     "normalize_htu",
+    "proof_from_headers",
     "public_key_from_jwk",
 ]
 
@@ -58,6 +59,16 @@ _MAX_JTI = 256
 def access_token_hash(access_token: str) -> str:
     """``ath``: base64url of the SHA-256 of the access token's ASCII bytes (RFC 9449 section 4.2)."""
     return b64url_encode(hashlib.sha256(access_token.encode("ascii")).digest())
+
+
+def proof_from_headers(values: Sequence[str]) -> str | None:
+    """The one ``DPoP`` header value of a request, None when there is none. Two headers, or one that an
+    intermediary joined from several (a comma), are refused: RFC 9449 section 4.3 allows exactly one."""
+    if not values:
+        return None
+    if len(values) != 1 or "," in values[0]:
+        raise InvalidDPoPProof("a request may carry only one DPoP proof")
+    return values[0].strip()
 
 
 # -- htu normalisation ------------------------------------------------------------------------------

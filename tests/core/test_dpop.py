@@ -19,6 +19,7 @@ from jwtgate.dpop import (
     access_token_hash,
     create_proof,
     normalize_htu,
+    proof_from_headers,
     public_key_from_jwk,
 )
 from jwtgate.errors import ConfigError, InvalidDPoPProof, UseDPoPNonce
@@ -575,3 +576,20 @@ def test_generated_keys_work_as_dpop_keys() -> None:
     key = generate_key("ES256")
     proof = create_proof(key, "PUT", URL, now=NOW)
     assert DPoPVerifier().verify(proof, method="PUT", url=URL, now=NOW).key.thumbprint() == key.thumbprint()
+
+
+def test_exactly_one_dpop_header_is_accepted() -> None:
+    assert proof_from_headers([]) is None
+    assert proof_from_headers(["a.b.c"]) == "a.b.c"
+    with pytest.raises(InvalidDPoPProof, match="only one"):
+        proof_from_headers(["a.b.c", "a.b.c"])
+    with pytest.raises(InvalidDPoPProof, match="only one"):
+        proof_from_headers(["a.b.c, d.e.f"])  # two headers joined by a proxy
+
+
+def test_uri_cache_is_bounded(es256: Any) -> None:
+    verifier = DPoPVerifier(DPoPPolicy(cache_size=3))
+    for n in range(10):
+        url = f"https://api.example/items/{n}"
+        check(verifier, forge(es256, payload=claims(htu=url, jti=f"j{n}")), url=url)
+        assert len(verifier._uris) <= 3
