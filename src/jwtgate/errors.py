@@ -14,7 +14,9 @@ Every error has a machine ``code`` (precise, for logs and programs) and an ``oau
     │   ├── ExpiredToken              expired
     │   ├── NotYetValid               not_yet_valid       nbf / iat in the future
     │   ├── InvalidClaim              invalid_claim       missing or wrong iss, aud, sub, ... (.claim)
-    │   └── RevokedToken              revoked             its session or jti is on the denylist
+    │   ├── RevokedToken              revoked             its session or jti is on the denylist
+    │   ├── InvalidDPoPProof          invalid_dpop_proof  a DPoP proof (RFC 9449) is malformed or wrong
+    │   └── UseDPoPNonce              use_dpop_nonce      the proof lacks the server's current nonce (.nonce)
     ├── AuthError                     access_denied       a request is refused
     │   ├── InvalidCredentials        invalid_grant       wrong username or password (never says which)
     │   ├── InvalidGrant              invalid_grant       unknown, expired, revoked or reused refresh token
@@ -39,6 +41,7 @@ __all__ = [
     "InvalidClaim",
     "InvalidClient",
     "InvalidCredentials",
+    "InvalidDPoPProof",
     "InvalidGrant",
     "InvalidRequest",
     "JwtgateError",
@@ -51,6 +54,7 @@ __all__ = [
     "TokenError",
     "UnknownKey",
     "UnsupportedAlgorithm",
+    "UseDPoPNonce",
     "WrongType",
 ]
 
@@ -205,3 +209,27 @@ class StorageError(JwtgateError):
     code = "storage_error"
     oauth_error = "temporarily_unavailable"
     description = "the storage backend failed"
+
+
+# The DPoP errors are TokenErrors: a proof is a JWT the verifier refuses, and an edge that knows nothing
+# of DPoP yet still fails closed with its 401. Edges that speak DPoP answer them precisely (RFC 9449:
+# 400 at token endpoints, 401 with a ``DPoP`` challenge on resources), using ``oauth_error``.
+
+
+class InvalidDPoPProof(TokenError):
+    code = "invalid_dpop_proof"
+    oauth_error = "invalid_dpop_proof"
+    description = "the DPoP proof is invalid"
+
+
+class UseDPoPNonce(TokenError):
+    """The proof has no nonce, or not the current one; ``nonce`` is a fresh one for the ``DPoP-Nonce``
+    response header, so the client can retry (RFC 9449 section 8)."""
+
+    code = "use_dpop_nonce"
+    oauth_error = "use_dpop_nonce"
+    description = "a DPoP proof with the server's current nonce is required"
+
+    def __init__(self, description: str | None = None, *, nonce: str) -> None:
+        super().__init__(description)
+        self.nonce = nonce

@@ -6,7 +6,11 @@ code (httpx's ``_auth.py`` pattern). One lock per flavour (``threading.Lock`` fo
 ``asyncio.Lock`` for async ones) makes concurrent requests share a single renewal: whoever takes
 the lock second finds the token already fresh and uses it.
 
-Tokens are never logged and never appear in ``repr``.
+With DPoP (RFC 9449) every token request and every request with a DPoP-bound token carries a fresh
+proof signed by the client's key; server nonces (``DPoP-Nonce``) are remembered per origin, and a
+request refused with ``use_dpop_nonce`` is signed again with the new nonce and sent once more.
+
+Tokens and keys are never logged and never appear in ``repr``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
@@ -21,11 +26,18 @@ from typing import Any
 
 import httpx
 
-from jwtgate.errors import InvalidCredentials, InvalidGrant, RateLimited
+from jwtgate.dpop import ProofSigner
+from jwtgate.errors import ConfigError, InvalidCredentials, InvalidGrant, RateLimited
+from jwtgate.jose.jwk import Key, generate_key
 
 __all__ = ["JwtgateAuth"]
 
 RenewFlow = Generator[httpx.Request, httpx.Response, None]
+TokenFlow = Generator[httpx.Request, httpx.Response, httpx.Response]
+
+#: A ``DPoP`` challenge among the ``WWW-Authenticate`` challenges (RFC 9449 section 7.1).
+_DPOP_CHALLENGE = re.compile(r"(?:^|,)\s*dpop(?:\s|$)", re.IGNORECASE)
+_MAX_ORIGINS = 64
 
 
 class JwtgateAuth(httpx.Auth):
@@ -41,6 +53,13 @@ class JwtgateAuth(httpx.Auth):
     :class:`~jwtgate.errors.InvalidGrant` when the refresh token is refused and there is nothing
     to log in with, :class:`~jwtgate.errors.RateLimited` on 429, and ``httpx.HTTPStatusError`` on
     any other failed token request (the tokens held so far are kept).
+
+    DPoP: ``dpop=True`` makes a new ES256 key for this object (kept in memory only), ``dpop_key`` uses
+    yours (a private jwtgate Key: ES256, ES384, EdDSA, RS256 or PS256). Token requests then carry a
+    proof, and when the server answers ``token_type: DPoP`` every request sends
+    ``Authorization: DPoP <token>`` with a proof bound to it (``ath``). Tokens given to the
+    constructor are taken as bound to that key. When the server issues plain Bearer tokens (DPoP off
+    on the server), they are used as Bearer tokens.
     """
 
     requires_request_body = True  # a request retried after a 401 is sent twice
@@ -58,6 +77,8 @@ class JwtgateAuth(httpx.Auth):
         login_path: str = "/api/login",
         refresh_path: str = "/api/token/refresh",
         clock: Callable[[], float] = time.time,
+        dpop: bool = False,
+        dpop_key: Key | None = None,
     ) -> None:
         if (username is None) != (password is None):
             raise ValueError("give both username and password, or neither")
@@ -76,6 +97,14 @@ class JwtgateAuth(httpx.Auth):
         self._expires_at = self._expiry_of(access_token, expires_in)
         self._thread_lock = threading.Lock()
         self._async_lock = asyncio.Lock()
+        if dpop_key is None and dpop:
+            dpop_key = generate_key("ES256")
+        if dpop_key is not None and not isinstance(dpop_key, Key):
+            raise ConfigError("dpop_key must be a jwtgate Key")
+        self._signer = ProofSigner(dpop_key) if dpop_key is not None else None
+        # Whether the current access token is DPoP-bound (decided by each token response).
+        self._bound = self._signer is not None and access_token is not None
+        self._nonces: dict[str, str] = {}
 
     def __repr__(self) -> str:
         who = self._credentials[0] if self._credentials else None
@@ -89,6 +118,16 @@ class JwtgateAuth(httpx.Auth):
     @property
     def refresh_token(self) -> str | None:
         return self._refresh
+
+    @property
+    def dpop_jkt(self) -> str | None:
+        """The RFC 7638 thumbprint of the DPoP key (what the server binds tokens to), or None."""
+        return None if self._signer is None else self._signer.jkt
+
+    @property
+    def token_type(self) -> str:
+        """``DPoP`` while the access token is bound to the DPoP key, else ``Bearer``."""
+        return "DPoP" if self._bound else "Bearer"
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -118,8 +157,56 @@ class JwtgateAuth(httpx.Auth):
             raise httpx.DecodingError("malformed token response", request=response.request)
         if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
             raise httpx.DecodingError("malformed token response", request=response.request)
+        token_type = body.get("token_type", "Bearer")
         self._access, self._refresh = access, refresh
         self._expires_at = self._clock() + float(expires_in)
+        self._bound = (
+            self._signer is not None and isinstance(token_type, str) and token_type.lower() == "dpop"
+        )
+
+    # -- DPoP ----------------------------------------------------------------------------------
+
+    def _sign(self, request: httpx.Request, access_token: str | None) -> None:
+        """Attach a fresh DPoP proof for ``request`` (with the origin's nonce, if the server gave one)."""
+        if self._signer is None:
+            return
+        request.headers["DPoP"] = self._signer.proof(
+            request.method,
+            str(request.url),
+            now=self._clock(),
+            nonce=self._nonces.get(_origin(request.url)),
+            access_token=access_token,
+        )
+
+    def _note_nonce(self, response: httpx.Response) -> str | None:
+        """Remember a ``DPoP-Nonce`` the server sent (on any response, RFC 9449 section 8.2)."""
+        nonce: str | None = response.headers.get("dpop-nonce")
+        if self._signer is None or not nonce:
+            return None
+        origin = _origin(response.request.url)
+        if origin not in self._nonces and len(self._nonces) >= _MAX_ORIGINS:
+            self._nonces.clear()
+        self._nonces[origin] = nonce
+        return nonce
+
+    def _asks_for_nonce(self, response: httpx.Response, *, token_endpoint: bool) -> bool:
+        """True when the server refused the proof for want of its nonce and sent one to use."""
+        if self._note_nonce(response) is None:
+            return False
+        if token_endpoint:
+            if response.status_code != 400:
+                return False
+            try:
+                body = json.loads(response.content)
+            except ValueError:
+                return False
+            return isinstance(body, dict) and body.get("error") == "use_dpop_nonce"
+        if response.status_code != 401:
+            return False
+        return any(
+            _DPOP_CHALLENGE.search(value) is not None and 'error="use_dpop_nonce"' in value
+            for value in response.headers.get_list("www-authenticate")
+        )
 
     # -- the token requests --------------------------------------------------------------------
 
@@ -128,19 +215,29 @@ class JwtgateAuth(httpx.Auth):
             return self._base_url.join(path)
         return request.url.copy_with(path=path, query=None, fragment=None)
 
-    def _post_json(self, request: httpx.Request, path: str, body: dict[str, str]) -> httpx.Request:
-        return httpx.Request(
+    def _post_json(self, request: httpx.Request, path: str, body: dict[str, str]) -> TokenFlow:
+        """Send one token request (and, with DPoP, once more when the server asks for its nonce)."""
+        token_request = httpx.Request(
             "POST",
             self._url(request, path),
             json=body,
             headers={"Accept": "application/json"},
             extensions=request.extensions,
         )
+        self._sign(token_request, None)
+        response = yield token_request
+        if self._asks_for_nonce(response, token_endpoint=True):
+            self._sign(token_request, None)
+            response = yield token_request
+            self._note_nonce(response)
+        return response
 
     def _renew_flow(self, request: httpx.Request, *, forced: bool) -> RenewFlow:
         """Refresh, else log in; the caller holds the lock and reads each response's body."""
         if self._refresh is not None:
-            response = yield self._post_json(request, self._refresh_path, {"refresh_token": self._refresh})
+            response = yield from self._post_json(
+                request, self._refresh_path, {"refresh_token": self._refresh}
+            )
             if response.status_code == 200:
                 self._accept(response)
                 return
@@ -154,7 +251,7 @@ class JwtgateAuth(httpx.Auth):
             self._access = None
             raise InvalidGrant("the refresh token was refused and there are no credentials")
         username, password = self._credentials
-        response = yield self._post_json(
+        response = yield from self._post_json(
             request, self._login_path, {"username": username, "password": password or ""}
         )
         if response.status_code == 200:
@@ -177,7 +274,12 @@ class JwtgateAuth(httpx.Auth):
     def _authorize(self, request: httpx.Request) -> str | None:
         sent = self._access
         if sent is not None:
-            request.headers["Authorization"] = f"Bearer {sent}"
+            if self._bound:
+                request.headers["Authorization"] = f"DPoP {sent}"
+                self._sign(request, sent)
+            else:
+                request.headers["Authorization"] = f"Bearer {sent}"
+                request.headers.pop("DPoP", None)
         return sent
 
     # -- httpx entry points --------------------------------------------------------------------
@@ -188,13 +290,20 @@ class JwtgateAuth(httpx.Auth):
                 yield from _drive_sync(self._renew_flow(request, forced=False))
             sent = self._authorize(request)
         response = yield request
+        if self._asks_for_nonce(response, token_endpoint=False):
+            with self._thread_lock:
+                sent = self._authorize(request)  # a new proof, with the nonce just received
+            response = yield request
+            if self._asks_for_nonce(response, token_endpoint=False):
+                return  # asked again: retried once already, a refresh would not help
         if response.status_code != 401:
             return
         with self._thread_lock:
             if self._access == sent:  # nobody renewed meanwhile: this token is the bad one
                 yield from _drive_sync(self._renew_flow(request, forced=True))
             self._authorize(request)
-        yield request
+        response = yield request
+        self._note_nonce(response)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         # Same steps as sync_auth_flow; an async generator cannot ``yield from``, so the
@@ -214,6 +323,12 @@ class JwtgateAuth(httpx.Auth):
                     flow.close()
             sent = self._authorize(request)
         response = yield request
+        if self._asks_for_nonce(response, token_endpoint=False):
+            async with self._async_lock:
+                sent = self._authorize(request)  # a new proof, with the nonce just received
+            response = yield request
+            if self._asks_for_nonce(response, token_endpoint=False):
+                return  # asked again: retried once already, a refresh would not help
         if response.status_code != 401:
             return
         async with self._async_lock:
@@ -230,7 +345,8 @@ class JwtgateAuth(httpx.Auth):
                 finally:
                     flow.close()
             self._authorize(request)
-        yield request
+        response = yield request
+        self._note_nonce(response)
 
 
 def _drive_sync(flow: RenewFlow) -> Generator[httpx.Request, httpx.Response, None]:
@@ -245,6 +361,10 @@ def _drive_sync(flow: RenewFlow) -> Generator[httpx.Request, httpx.Response, Non
         return
     finally:
         flow.close()
+
+
+def _origin(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.host}:{url.port or ''}"
 
 
 def _retry_after(response: httpx.Response) -> int:
