@@ -124,3 +124,28 @@ def test_docs_favicon_is_served_locally(server: ServerProcess, offline: OfflineP
     answer = page.request.get(server.url + icon)
     assert answer.status == 200
     assert answer.headers["content-type"] == "image/png"
+
+
+def test_oauth2_redirect_page_hands_the_answer_back_under_its_csp(
+    server: ServerProcess, offline: OfflinePage
+) -> None:
+    # What Swagger UI does in its implicit / code flows: it opens the authorization server, which
+    # sends the popup to /docs/oauth2-redirect; that page's script calls back into the opener.
+    page = offline.page
+    page.goto(f"{server.url}/docs")
+    handed_back = page.evaluate(
+        """() => new Promise((resolve, reject) => {
+            window.swaggerUIRedirectOauth2 = {
+                state: "st4te",
+                redirectUrl: location.origin + "/docs/oauth2-redirect",
+                auth: { name: "demo", schema: { get: () => "authorizationCode" } },
+                callback: (result) => resolve({ code: result.auth.code, redirectUrl: result.redirectUrl }),
+                errCb: (error) => reject(new Error(error.message)),
+            };
+            window.open("/docs/oauth2-redirect?code=the-c0de&state=st4te");
+            setTimeout(() => reject(new Error("the redirect page never called back")), 10000);
+        })"""
+    )
+    assert handed_back == {"code": "the-c0de", "redirectUrl": f"{server.url}/docs/oauth2-redirect"}
+    assert offline.blocked == []
+    assert offline.errors == []

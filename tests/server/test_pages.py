@@ -54,7 +54,7 @@ def test_jwtgate_js_under_node() -> None:
     assert "# fail 0" in result.stdout
 
 
-@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
 async def test_docs_pages_load_nothing_from_elsewhere(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 200
@@ -76,6 +76,7 @@ async def test_swagger_ui_gets_the_password_flow_settings(client: httpx.AsyncCli
     assert found is not None
     config = json.loads(html.unescape(found.group(1)))
     assert config["openapiUrl"] == "/openapi.json"
+    assert config["oauth2RedirectUrl"] == "/docs/oauth2-redirect"  # FastAPI's path, still served
     assert config["initOAuth"] == {"usePkceWithAuthorizationCodeGrant": False}
     init = await client.get("/docs/assets/swagger-init.js")
     assert init.headers["content-type"].startswith("text/javascript")

@@ -24,6 +24,7 @@ from jwtgate.server.problems import ApiError
 __all__ = ["DOCS_CSP", "REDOC_CSP", "build_docs_router"]
 
 _ASSETS = "/docs/assets"
+_OAUTH2_REDIRECT = "/docs/oauth2-redirect"  # FastAPI's path, kept
 _COMMON_CSP = (
     "default-src 'none'; script-src 'self'; connect-src 'self'; font-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -42,6 +43,7 @@ _FILES = {
     "redoc.standalone.js": ("fastapi_offline", "text/javascript; charset=utf-8"),
     "favicon.png": ("fastapi_offline", "image/png"),
     "swagger-init.js": ("jwtgate.server", "text/javascript; charset=utf-8"),
+    "oauth2-redirect.js": ("jwtgate.server", "text/javascript; charset=utf-8"),
 }
 
 
@@ -74,7 +76,7 @@ def build_docs_router(
     init_oauth: Mapping[str, Any] | None = None,
     swagger_ui_parameters: Mapping[str, Any] | None = None,
 ) -> APIRouter:
-    """``/docs``, ``/redoc`` and their assets under ``/docs/assets/``.
+    """``/docs``, ``/redoc``, ``/docs/oauth2-redirect`` and their assets under ``/docs/assets/``.
 
     ``init_oauth`` goes to Swagger UI's ``initOAuth`` and ``swagger_ui_parameters`` over its
     defaults, as FastAPI's ``swagger_ui_init_oauth`` / ``swagger_ui_parameters`` would.
@@ -87,6 +89,7 @@ def build_docs_router(
         root = html.escape(prefix)
         config = {
             "openapiUrl": prefix + openapi_url,
+            "oauth2RedirectUrl": prefix + _OAUTH2_REDIRECT,
             "initOAuth": dict(init_oauth or {}),
             "parameters": dict(swagger_ui_parameters or {}),
         }
@@ -97,6 +100,13 @@ def build_docs_router(
             f'<script src="{root}{_ASSETS}/swagger-init.js"></script>\n</body>\n'
         )
         return _page(body, f"{title} - Swagger UI", DOCS_CSP, root)
+
+    @router.get(_OAUTH2_REDIRECT)
+    async def swagger_ui_oauth2_redirect(request: Request) -> Response:
+        # Where an authorization server sends the browser back in Swagger UI's code/implicit flows.
+        root = html.escape(request.scope.get("root_path", ""))
+        body = f'</head>\n<body>\n<script src="{root}{_ASSETS}/oauth2-redirect.js"></script>\n</body>\n'
+        return _page(body, "Swagger UI: OAuth2 Redirect", DOCS_CSP, root)
 
     @router.get("/redoc")
     async def redoc(request: Request) -> Response:

@@ -4,6 +4,7 @@ const element = document.getElementById("swagger-ui");
 const config = JSON.parse(element.dataset.config);
 const ui = SwaggerUIBundle({
   url: config.openapiUrl,
+  oauth2RedirectUrl: window.location.origin + config.oauth2RedirectUrl,
   dom_id: "#swagger-ui",
   layout: "BaseLayout",
   deepLinking: true,
