@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping
-from functools import cache
 from importlib.resources import files
 from typing import Any
 
@@ -47,9 +46,7 @@ _FILES = {
 }
 
 
-@cache
-def _asset(name: str) -> bytes:
-    # About 2.8 MB in all, read once per process: the files cannot change while it runs.
+def _read_asset(name: str) -> bytes:
     package, _ = _FILES[name]
     return files(package).joinpath("static", name).read_bytes()
 
@@ -82,6 +79,9 @@ def build_docs_router(
     defaults, as FastAPI's ``swagger_ui_init_oauth`` / ``swagger_ui_parameters`` would.
     """
     router = APIRouter(include_in_schema=False)
+    # About 2.8 MB in all, read on first use and kept by this router: installed files do not change
+    # while the server runs.
+    assets: dict[str, bytes] = {}
 
     @router.get("/docs")
     async def swagger_ui(request: Request) -> Response:
@@ -124,6 +124,8 @@ def build_docs_router(
         found = _FILES.get(name)
         if found is None:
             raise ApiError(404, "not_found", "not found")
-        return Response(_asset(name), media_type=found[1], headers={"Cache-Control": "public, max-age=3600"})
+        if name not in assets:
+            assets[name] = _read_asset(name)
+        return Response(assets[name], media_type=found[1], headers={"Cache-Control": "public, max-age=3600"})
 
     return router
