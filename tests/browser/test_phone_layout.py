@@ -131,3 +131,28 @@ def test_account_page_shows_sessions_as_cards_on_a_phone(
         assert_inside(card, listing)
         assert_inside(card.get_by_role("button", name="Revoke"), card)
     phone.screenshot(path=artifacts / "account-390px.png", full_page=True)
+
+
+def test_times_read_as_a_person_would_say_them(server: ServerProcess, phone: Page) -> None:
+    phone.goto(f"{server.url}/login")  # any page of the server: the module is imported from there
+    said = phone.evaluate(
+        """async () => {
+            const { relativeTime, describeDevice } = await import("/static/sessions.js");
+            const now = Date.parse("2026-11-30T08:44:42Z");
+            const ago = (seconds) => relativeTime(new Date(now - seconds * 1000).toISOString(), now);
+            return {
+                times: [5, 50, 3600 * 3, 86400, 86400 * 3, 86400 * 40, -86400 * 2].map(ago),
+                devices: [describeDevice(null), describeDevice(""), describeDevice("   ")],
+            };
+        }"""
+    )
+    assert said["times"] == [
+        "just now",
+        "1 minute ago",
+        "3 hours ago",
+        "yesterday",
+        "3 days ago",
+        "last month",
+        "in 2 days",
+    ]
+    assert said["devices"] == ["Unknown device"] * 3
