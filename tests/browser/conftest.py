@@ -7,6 +7,8 @@
   documented host for cookie mode over plain HTTP (browsers treat localhost as a secure context,
   so the ``Secure`` / ``__Host-`` cookies are kept).
 - ``foreign_site``: a tiny static page server on another loopback origin, for CSRF attempts.
+- ``artifacts``: the folder for screenshots, ``test-artifacts/`` at the top of the repository (git
+  ignores it) or ``$JWTGATE_TEST_ARTIFACTS``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SRC = str(Path(jwtgate.__file__).resolve().parents[1])
+REPOSITORY = Path(__file__).resolve().parents[2]
 PASSWORD = "browser test password"
 # Playwright's own waits (navigation, selectors): generous, they only bound a failing test.
 UI_TIMEOUT_MS = 15_000
@@ -175,6 +178,14 @@ def server(
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where tests leave screenshots for a human (or CI) to look at; created on demand."""
+    folder = Path(os.environ.get("JWTGATE_TEST_ARTIFACTS") or REPOSITORY / "test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 NewPage = Callable[[], Page]

@@ -97,7 +97,7 @@ def test_account_page_refreshes_an_expired_access_token(
 ) -> None:
     page = new_page()
     sign_in(page, clocked_server.url, "ivan")
-    expect(page.locator("#sessions tr").filter(has_text="this browser")).to_have_count(1)
+    expect(page.locator("#sessions > li").filter(has_text="this browser")).to_have_count(1)
     first_access = cookie_jar(page)["__Host-jwtgate-access"]["value"]
 
     clocked_server.clock.advance(ACCESS_TTL + 1)
@@ -107,7 +107,7 @@ def test_account_page_refreshes_an_expired_access_token(
     page.on("response", lambda response: record(calls, clocked_server.url, response))
     page.reload()
     expect(page.locator("#who")).to_have_text("ivan")
-    expect(page.locator("#sessions tr").filter(has_text="this browser")).to_have_count(1)
+    expect(page.locator("#sessions > li").filter(has_text="this browser")).to_have_count(1)
     assert calls[:3] == [
         ("GET", "/api/me", 401),
         ("POST", "/api/cookie/refresh", 200),
@@ -159,11 +159,11 @@ def test_a_fresh_access_token_is_not_refreshed_again(
     sign_in(phone, clocked_server.url, "judy")
     clocked_server.clock.advance(ACCESS_TTL + 1)
     laptop.reload()  # 401, refresh: the page's client now holds a token that is seconds old
-    expect(laptop.locator("#sessions tr")).to_have_count(2)
+    expect(laptop.locator("#sessions > li")).to_have_count(2)
 
     calls: list[str] = []
     laptop.on("response", lambda response: calls.append(f"{response.request.method} {response.url}"))
-    other = laptop.locator("#sessions tr").filter(has_not_text="this browser")
+    other = laptop.locator("#sessions > li").filter(has_not_text="this browser")
     other.get_by_role("button", name="Revoke").click()
-    expect(laptop.locator("#sessions tr")).to_have_count(1)
+    expect(laptop.locator("#sessions > li")).to_have_count(1)
     assert [call for call in calls if call.endswith("/api/cookie/refresh")] == []

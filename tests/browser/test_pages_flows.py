@@ -17,8 +17,8 @@ ACCESS, REFRESH, CSRF = "__Host-jwtgate-access", "__Secure-jwtgate-refresh", "jw
 
 
 def rows(page: Page) -> list[str]:
-    """The sessions table as text, one string per row."""
-    return [row.inner_text() for row in page.locator("#sessions tr").all()]
+    """The session cards as text, one string per card."""
+    return [row.inner_text() for row in page.locator("#sessions > li").all()]
 
 
 def flags(cookie: Cookie) -> tuple[object, ...]:
@@ -35,9 +35,9 @@ def test_sign_in_lands_on_account_with_this_session(server: ServerProcess, new_p
     sign_in(page, server.url, "alice")
 
     assert page.url == f"{server.url}/account"
-    this_browser = page.locator("#sessions tr").filter(has_text="this browser")
+    this_browser = page.locator("#sessions > li").filter(has_text="this browser")
     expect(this_browser).to_have_count(1)
-    expect(this_browser.locator("td").nth(1)).to_have_text("127.0.0.1")  # the client's IP
+    expect(this_browser.locator(".ip")).to_have_text("127.0.0.1")  # the client's IP
     expect(this_browser.get_by_role("button", name="Revoke")).to_be_visible()
     expect(page.locator("#message")).to_have_text("")
     assert problems == []  # no script error, no CSP violation
@@ -113,19 +113,19 @@ def test_tokens_live_in_httponly_cookies(server: ServerProcess, new_page: NewPag
 def test_revoking_another_session_signs_that_browser_out(server: ServerProcess, new_page: NewPage) -> None:
     laptop, phone = new_page(), new_page()
     sign_in(laptop, server.url, "dave")
-    expect(laptop.locator("#sessions tr")).to_have_count(1)
+    expect(laptop.locator("#sessions > li")).to_have_count(1)
     sign_in(phone, server.url, "dave")
 
     laptop.reload()
-    expect(laptop.locator("#sessions tr")).to_have_count(2)
+    expect(laptop.locator("#sessions > li")).to_have_count(2)
     assert sum("this browser" in row for row in rows(laptop)) == 1
-    other = laptop.locator("#sessions tr").filter(has_not_text="this browser")
-    expect(other).to_contain_text("HeadlessChrome")  # the other session's user agent
+    other = laptop.locator("#sessions > li").filter(has_not_text="this browser")
+    expect(other).to_contain_text("Headless Chrome on Linux")  # the other session's device, in words
     with laptop.expect_response(lambda response: response.request.method == "DELETE") as revoked:
         other.get_by_role("button", name="Revoke").click()
     assert revoked.value.status == 204
-    expect(laptop.locator("#sessions tr")).to_have_count(1)
-    expect(laptop.locator("#sessions tr")).to_contain_text("this browser")
+    expect(laptop.locator("#sessions > li")).to_have_count(1)
+    expect(laptop.locator("#sessions > li")).to_contain_text("this browser")
 
     # The phone's next API call is refused, even after its script tries the refresh cookie ...
     status = phone.evaluate(
@@ -143,7 +143,7 @@ def test_revoking_another_session_signs_that_browser_out(server: ServerProcess, 
 
     laptop.reload()
     expect(laptop.locator("#who")).to_have_text("dave")
-    expect(laptop.locator("#sessions tr")).to_have_count(1)
+    expect(laptop.locator("#sessions > li")).to_have_count(1)
 
 
 def test_sign_out_everywhere_signs_out_every_browser(server: ServerProcess, new_page: NewPage) -> None:
@@ -176,4 +176,4 @@ def test_sign_out_ends_only_this_session(server: ServerProcess, new_page: NewPag
 
     phone.reload()
     expect(phone.locator("#who")).to_have_text("frank")
-    expect(phone.locator("#sessions tr")).to_have_count(1)
+    expect(phone.locator("#sessions > li")).to_have_count(1)

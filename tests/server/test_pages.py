@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
@@ -50,3 +52,48 @@ def test_jwtgate_js_under_node() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "# fail 0" in result.stdout
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+async def test_docs_pages_load_nothing_from_elsewhere(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'none'" in csp
+    assert "script-src 'self';" in csp  # no 'unsafe-inline', no other host
+    assert "frame-ancestors 'none'" in csp
+    assert re.search(r"<script(?![^>]*\bsrc=)", response.text) is None
+    assert re.findall(r"""(?:src|href)="([^"]*)""", response.text)  # assets are linked ...
+    for url in re.findall(r"""(?:src|href)="([^"]*)""", response.text):
+        assert url.startswith("/"), url  # ... all from this server
+        assert (await client.get(url)).status_code == 200, url
+    assert "cdn" not in response.text.lower()
+
+
+async def test_swagger_ui_gets_the_password_flow_settings(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/docs")).text
+    found = re.search(r'data-config="([^"]*)"', page)
+    assert found is not None
+    config = json.loads(html.unescape(found.group(1)))
+    assert config["openapiUrl"] == "/openapi.json"
+    assert config["oauth2RedirectUrl"] == "/docs/oauth2-redirect"  # FastAPI's path, still served
+    assert config["initOAuth"] == {"usePkceWithAuthorizationCodeGrant": False}
+    init = await client.get("/docs/assets/swagger-init.js")
+    assert init.headers["content-type"].startswith("text/javascript")
+    assert "initOAuth" in init.text
+
+
+async def test_docs_assets_are_an_allow_list(client: httpx.AsyncClient) -> None:
+    types = {
+        "swagger-ui-bundle.js": "text/javascript",
+        "swagger-ui.css": "text/css",
+        "redoc.standalone.js": "text/javascript",
+        "favicon.png": "image/png",
+    }
+    for name, media_type in types.items():
+        asset = await client.get(f"/docs/assets/{name}")
+        assert asset.status_code == 200
+        assert asset.headers["content-type"].startswith(media_type)
+        assert len(asset.content) > 1000
+    for name in ("core.py", "..%2F__init__.py", "swagger-ui-bundle.js.map", "login.html"):
+        assert_error_shape(await client.get(f"/docs/assets/{name}"), 404)

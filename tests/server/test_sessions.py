@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -118,3 +119,21 @@ async def test_password_change_rejects_a_short_new_password(client: httpx.AsyncC
     )
     body = assert_error_shape(response, 422, "invalid_request")
     assert "new_password" in body["error_description"]
+
+
+async def test_dates_are_rfc3339_utc_strings(client: httpx.AsyncClient, alice: Any, clock: Any) -> None:
+    # alice was created at the frozen clock's start, 1_800_000_000 (2027-01-15T08:00:00Z).
+    clock.advance(90.75)  # fractions of a second are dropped, never rounded up into the future
+    tokens = await login(client)
+    me = (await client.get("/api/me", headers=bearer(tokens["access_token"]))).json()
+    assert me["created_at"] == "2027-01-15T08:00:00Z"
+
+    sessions = (await client.get("/api/sessions", headers=bearer(tokens["access_token"]))).json()["sessions"]
+    (session,) = sessions
+    assert session["created_at"] == "2027-01-15T08:01:30Z"
+    assert session["last_used_at"] == "2027-01-15T08:01:30Z"
+    assert session["expires_at"] == "2027-02-14T08:01:30Z"  # the 30-day absolute lifetime
+    assert session["idle_expires_at"] == "2027-01-22T08:01:30Z"  # the 7-day idle window
+    for name in ("created_at", "last_used_at", "expires_at", "idle_expires_at"):
+        parsed = datetime.fromisoformat(session[name])
+        assert parsed.utcoffset() == timedelta(0)

@@ -20,6 +20,7 @@ from jwtgate.server.middleware import (
 from jwtgate.server.problems import install_error_handlers
 from jwtgate.server.routes_account import build_account_router
 from jwtgate.server.routes_cookie import build_cookie_router
+from jwtgate.server.routes_docs import build_docs_router
 from jwtgate.server.routes_meta import build_meta_router
 from jwtgate.server.routes_oauth import build_oauth_router
 from jwtgate.server.routes_pages import build_pages_router
@@ -97,6 +98,9 @@ def create_app(
         version=_version(),
         lifespan=lifespan,
         swagger_ui_init_oauth={"usePkceWithAuthorizationCodeGrant": False},
+        # FastAPI's docs pages load their scripts from a CDN; build_docs_router serves them from here.
+        docs_url=None,
+        redoc_url=None,
         # No trailing-slash redirects: they build Location from the Host header (open redirect
         # behind a proxy that passes any Host).
         redirect_slashes=False,
@@ -108,6 +112,14 @@ def create_app(
     app.include_router(build_oauth_router())
     app.include_router(build_meta_router())
     app.include_router(build_pages_router())
+    app.include_router(
+        build_docs_router(
+            title=app.title,
+            openapi_url=app.openapi_url or "/openapi.json",
+            init_oauth=app.swagger_ui_init_oauth,
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+    )
 
     # Added innermost first: the request passes ErrorBoundary -> SecurityHeaders -> Metrics ->
     # CORS -> BodySizeLimit -> the router.

@@ -20,6 +20,7 @@ from jwtgate.server.schemas import (
     RegisterRequest,
     SessionView,
     UserView,
+    rfc3339,
 )
 from jwtgate.server.state import app_state, service_of
 
@@ -34,7 +35,7 @@ def _user_view(user: Any) -> dict[str, Any]:
         username=user.username,
         roles=list(user.roles),
         scopes=list(user.scopes),
-        created_at=user.created_at,
+        created_at=rfc3339(user.created_at),
     ).model_dump()
 
 
@@ -106,10 +107,10 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
         views = [
             SessionView(
                 id=item.id,
-                created_at=item.created_at,
-                last_used_at=item.last_used_at,
-                idle_expires_at=item.idle_expires_at,
-                expires_at=item.expires_at,
+                created_at=rfc3339(item.created_at),
+                last_used_at=None if item.last_used_at is None else rfc3339(item.last_used_at),
+                idle_expires_at=None if item.idle_expires_at is None else rfc3339(item.idle_expires_at),
+                expires_at=rfc3339(item.expires_at),
                 user_agent=item.user_agent,
                 ip=item.ip,
                 current=item.id == current,

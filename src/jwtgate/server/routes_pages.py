@@ -23,6 +23,7 @@ _STATIC_TYPES = {
     "jwtgate.js": "text/javascript; charset=utf-8",
     "login.js": "text/javascript; charset=utf-8",
     "account.js": "text/javascript; charset=utf-8",
+    "sessions.js": "text/javascript; charset=utf-8",
     "jwtgate.css": "text/css; charset=utf-8",
 }
 

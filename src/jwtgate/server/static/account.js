@@ -1,18 +1,50 @@
 import { JwtgateClient } from "/static/jwtgate.js";
+import { describeDevice, timeElement } from "/static/sessions.js";
 
 const client = new JwtgateClient();
 const who = document.getElementById("who");
-const table = document.getElementById("sessions");
+const list = document.getElementById("sessions");
 const message = document.getElementById("message");
 
-function cell(row, text) {
-  const td = row.insertCell();
-  td.textContent = text;
-  return td;
+function detail(fields, label, value) {
+  const term = document.createElement("dt");
+  term.textContent = label;
+  const description = document.createElement("dd");
+  description.append(value);
+  fields.append(term, description);
 }
 
-function when(seconds) {
-  return new Date(seconds * 1000).toLocaleString();
+function sessionCard(session, now) {
+  const card = document.createElement("li");
+  card.className = "session";
+  const heading = document.createElement("h3");
+  const device = document.createElement("span");
+  device.className = "device";
+  device.textContent = describeDevice(session.user_agent);
+  if (session.user_agent) device.title = session.user_agent; // the raw string, for the curious
+  heading.append(device);
+  if (session.current) {
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = "this browser";
+    heading.append(" ", badge);
+  }
+  const fields = document.createElement("dl");
+  const ip = document.createElement("span");
+  ip.className = "ip";
+  ip.textContent = session.ip || "unknown";
+  detail(fields, "IP", ip);
+  detail(fields, "Signed in", timeElement(session.created_at, now));
+  detail(fields, "Last used", timeElement(session.last_used_at, now));
+  const button = document.createElement("button");
+  button.textContent = "Revoke";
+  button.addEventListener("click", async () => {
+    await client.revokeSession(session.id);
+    if (session.current) window.location.assign("/login");
+    else render();
+  });
+  card.append(heading, fields, button);
+  return card;
 }
 
 async function render() {
@@ -20,22 +52,8 @@ async function render() {
     const me = await client.me();
     who.textContent = me.username;
     const sessions = await client.sessions();
-    table.replaceChildren();
-    for (const session of sessions) {
-      const row = table.insertRow();
-      cell(row, session.current ? "this browser" : session.user_agent || "unknown");
-      cell(row, session.ip || "-");
-      cell(row, when(session.created_at));
-      cell(row, when(session.last_used_at));
-      const button = document.createElement("button");
-      button.textContent = "Revoke";
-      button.addEventListener("click", async () => {
-        await client.revokeSession(session.id);
-        if (session.current) window.location.assign("/login");
-        else render();
-      });
-      cell(row, "").append(button);
-    }
+    const now = Date.now();
+    list.replaceChildren(...sessions.map((session) => sessionCard(session, now)));
   } catch (error) {
     if (error.status === 401) window.location.assign("/login");
     else message.textContent = "Could not load the account.";
