@@ -1,13 +1,18 @@
-"""Refresh rotations per second through AuthService on SQLite (a file in a temporary directory).
+"""Refresh rotations per second: through AuthService in process, or across real instances.
 
-Each operation is a full ``service.refresh()``: token lookup, the conditional UPDATE + child INSERT in
-one transaction, and signing a new access token. Sequential, one process, bounded in time.
+In process (default): each operation is a full ``service.refresh()`` on SQLite (a temporary file) or
+memory: token lookup, the conditional UPDATE + child INSERT in one transaction, signing a new access token.
+Sequential, one process, bounded in time. ``--http`` also measures ``POST /api/token/refresh`` through the
+real FastAPI app (in process, over httpx's ASGI transport) on the same service.
 
     PYTHONPATH=src python bench/refresh.py [--seconds 3] [--alg RS256] [--database sqlite|memory] [--http]
 
-``--http`` also measures ``POST /api/token/refresh`` through the real FastAPI app (in process, over
-httpx's ASGI transport: routing, body parsing, the error and security middleware, JSON answers), on the
-same service, so the two figures can be compared side by side.
+Across instances: ``--database postgresql+asyncpg://postgres@127.0.0.1:5432/test --instances 2`` starts
+that many real ``jwtgate serve`` processes on a fresh database of that server (dropped afterwards), drives
+chained refreshes over HTTP (``--chains`` concurrent chains, each hopping between instances) and reports
+rotations/s, p50/p99 latency and the servers' CPU-ms per rotation (from /proc) beside the CPU cost of one
+signature; then the revocation propagation between instances over ``--trials`` logouts, with Redis
+(``--redis``, default redis://127.0.0.1:6379/0) and without.
 """
 
 # ruff: noqa: E402 - the path fix below must run before the third-party imports
@@ -28,7 +33,7 @@ import json
 import tempfile
 import time
 
-from jwtgate.service import Argon2Hasher, AuthService, MemoryKeyStore, ServicePolicy
+from jwtgate.service import Argon2Hasher, AuthService, ServicePolicy
 from jwtgate.storage import open_store
 
 
@@ -66,7 +71,6 @@ async def run(seconds: float, alg: str, database: str, http: bool = False) -> di
         await store.migrate()
         service = await AuthService.open(
             store=store,
-            keys=MemoryKeyStore(),
             policy=ServicePolicy(issuer="https://bench.local", signing_alg=alg),
             hasher=Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),  # login is not measured
             maintenance_interval=None,
@@ -109,14 +113,49 @@ async def run(seconds: float, alg: str, database: str, http: bool = False) -> di
     }
 
 
+def fleet_figures(args: argparse.Namespace) -> dict[str, object]:
+    from bench.fleet import Fleet, database, propagation, rotations, sign_cpu_ms
+
+    results: dict[str, object] = {"alg": args.alg, "instances": args.instances, "chains": args.chains}
+    with tempfile.TemporaryDirectory() as tmp:
+        with (
+            database(args.database) as url,
+            Fleet(url, args.instances, redis_url=args.redis, alg=args.alg, workdir=Path(tmp) / "r") as fleet,
+        ):
+            results["refresh"] = rotations(fleet, chains=args.chains, seconds=args.seconds)
+            results["propagation_redis"] = propagation(fleet, args.trials)
+        with (
+            database(args.database) as url,
+            Fleet(url, args.instances, redis_url=None, alg=args.alg, workdir=Path(tmp) / "p") as fleet,
+        ):
+            results["propagation_polling"] = propagation(fleet, args.trials)
+    results["sign_cpu_ms"] = sign_cpu_ms(args.alg)
+    refresh = results["refresh"]
+    assert isinstance(refresh, dict)
+    results["cpu_per_rotation_in_signatures"] = refresh["server_cpu_ms_per_rotation"] / results["sign_cpu_ms"]
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--alg", default="RS256")
-    parser.add_argument("--database", choices=("sqlite", "memory"), default="sqlite")
+    parser.add_argument("--database", default="sqlite", help="sqlite, memory, or a postgresql+asyncpg:// URL")
+    parser.add_argument("--instances", type=int, default=0, help="real jwtgate serve processes (PostgreSQL)")
+    parser.add_argument("--chains", type=int, default=8, help="concurrent refresh chains (--instances)")
+    parser.add_argument("--trials", type=int, default=100, help="revocation propagation trials (--instances)")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--http", action="store_true", help="also through the HTTP app")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.instances:
+        if not args.database.startswith("postgresql"):
+            parser.error("--instances needs --database postgresql+asyncpg://...")
+        figures = fleet_figures(args)
+        print(json.dumps(figures, indent=2, default=lambda v: round(v, 3)))
+        return
+    if args.database not in ("sqlite", "memory"):
+        parser.error("in process: --database sqlite or memory")
     result = asyncio.run(run(args.seconds, args.alg, args.database, args.http))
     if args.json:
         print(json.dumps(result))

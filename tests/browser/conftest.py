@@ -64,16 +64,17 @@ def child_env() -> dict[str, str]:
 
 
 def add_users(data_dir: Path, names: list[str], password: str = PASSWORD) -> None:
-    """``jwtgate user add NAME --password-stdin --data-dir DATA_DIR`` for each name."""
+    """``jwtgate init --user NAME`` for the first name on a new data folder, then ``jwtgate user add NAME
+    --password-stdin --data-dir DATA_DIR`` for each other name."""
     for name in names:
+        fresh = not (data_dir / "jwtgate.db").exists()
+        command = ["init", "--user", name] if fresh else ["user", "add", name]
         added = subprocess.run(
             [
                 sys.executable,
                 "-m",
                 "jwtgate",
-                "user",
-                "add",
-                name,
+                *command,
                 "--password-stdin",
                 "--data-dir",
                 str(data_dir),

@@ -79,10 +79,9 @@ def auth_server() -> Iterator[AuthServer]:
             "alice": ["--scope", "read", "--scope", "write", "--role", "editor"],
             "bob": ["--scope", "read"],
         }
-        for name, options in roles.items():
+        for index, (name, options) in enumerate(roles.items()):
             _cli(
-                "user",
-                "add",
+                *(("init", "--user") if index == 0 else ("user", "add")),
                 name,
                 "--password-stdin",
                 *options,

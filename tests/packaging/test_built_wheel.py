@@ -176,8 +176,8 @@ def test_the_wheel_installs_and_serves_from_a_clean_venv(tmp_path: Path) -> None
     data = outside / "data"
     run(
         jwtgate,
-        "user",
-        "add",
+        "init",
+        "--user",
         "alice",
         "--password-stdin",
         "--data-dir",

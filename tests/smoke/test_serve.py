@@ -130,7 +130,7 @@ def server_factory(data_dir: Path) -> Iterator[list[Server]]:
 
 def test_serve_login_protected_refresh_logout(data_dir: Path, server_factory: list[Server]) -> None:
     added = jwtgate_cli(
-        "user", "add", "smoke", "--password-stdin", "--data-dir", str(data_dir), stdin=PASSWORD + "\n"
+        "init", "--user", "smoke", "--password-stdin", "--data-dir", str(data_dir), stdin=PASSWORD + "\n"
     )
     assert added.returncode == 0, added.stderr
     server = Server(data_dir)
@@ -181,9 +181,8 @@ def test_first_run_creates_the_demo_user_once(data_dir: Path, server_factory: li
     assert login.status_code == 200
     log = server.stop()
     assert password not in log  # shown on the terminal (stdout), never in the log
-    key_files = [p for p in (data_dir / "keys").rglob("*") if p.is_file()]
-    assert key_files
-    assert all((p.stat().st_mode & 0o077) == 0 for p in key_files)
+    assert sorted(p.name for p in data_dir.iterdir()) == ["jwtgate.db"]  # keys live in the database
+    assert all((p.stat().st_mode & 0o077) == 0 for p in data_dir.rglob("*"))
     # Second start: users exist, no new demo password.
     again = Server(data_dir)
     server_factory.append(again)

@@ -22,14 +22,21 @@ from jwtgate.cli.common import (
     run_with_service,
     settings_for,
 )
-from jwtgate.server.runtime import ensure_data_dir
+from jwtgate.server.runtime import OpenMode, ensure_data_dir
 from jwtgate.service import AuthService
 from jwtgate.settings import ISSUER_REQUIRED, Settings, insecure_findings
 
 DEMO_USER = "demo"
 
 
-async def first_user(service: AuthService, name: str = DEMO_USER, password: str | None = None) -> str | None:
+async def first_user(
+    service: AuthService,
+    name: str = DEMO_USER,
+    password: str | None = None,
+    *,
+    scopes: tuple[str, ...] = ("read",),
+    roles: tuple[str, ...] = (),
+) -> str | None:
     """Create the first user when there is no user at all; return its password when it was generated
     here (shown once), None when users exist. Idempotent across instances starting together: the name
     is unique, so at most one of them creates it."""
@@ -38,24 +45,30 @@ async def first_user(service: AuthService, name: str = DEMO_USER, password: str 
     generated = password is None
     chosen = secrets.token_urlsafe(12) if password is None else password
     try:
-        await service.add_user(name, chosen, scopes=("read",))
+        await service.add_user(name, chosen, scopes=scopes, roles=roles)
     except errors.Conflict:
         return None  # another instance created it a moment ago
     return chosen if generated else ""
 
 
 def _bootstrap(
-    settings: Settings, *, user: str = DEMO_USER, password: str | None = None
+    settings: Settings,
+    *,
+    user: str = DEMO_USER,
+    password: str | None = None,
+    scopes: tuple[str, ...] = ("read",),
+    roles: tuple[str, ...] = (),
+    mode: OpenMode = "init",
 ) -> tuple[str | None, str, list[str]]:
     """Create (or upgrade) the data, keys, secrets and first user; returns (generated password or None,
     the issuer, notes)."""
     notes: list[str] = []
 
     async def go(service: AuthService) -> tuple[str | None, str, str]:
-        created = await first_user(service, user, password)
+        created = await first_user(service, user, password, scopes=scopes, roles=roles)
         return created, service.policy.issuer, service.ring_alg
 
-    created, issuer, alg = run_with_service(settings, go, mode="init", notes=notes)
+    created, issuer, alg = run_with_service(settings, go, mode=mode, notes=notes)
     if alg != settings.signing_alg and "signing_alg" in settings.model_fields_set:
         notes.append(
             f"the keys sign with {alg}; JWTGATE_SIGNING_ALG only chooses the algorithm of the first key: "
@@ -64,7 +77,9 @@ def _bootstrap(
     return created, issuer, notes
 
 
-def _announce(settings: Settings, issuer: str, notes: list[str], user: str, password: str | None) -> None:
+def _announce(
+    settings: Settings, issuer: str | None, notes: list[str], user: str, password: str | None
+) -> None:
     for note in notes:
         typer.echo(f"note: {note}", err=True)
     if password:
@@ -73,10 +88,14 @@ def _announce(settings: Settings, issuer: str, notes: list[str], user: str, pass
             f"Created user '{user}' with password: {password}\n"
             f"  (shown once; change it with `jwtgate user set-password {user}`)"
         )
-    if settings.issuer is None:
+    if settings.issuer is None and issuer is not None:
         typer.echo(
             f"issuer: {issuer} (recorded at the first start, so tokens survive a restart on another "
             "port; pin it with JWTGATE_ISSUER=URL)"
+        )
+    elif settings.issuer is None:
+        typer.echo(
+            "issuer: recorded by the first `jwtgate serve` (its URL), or pin it with JWTGATE_ISSUER=URL"
         )
 
 
@@ -107,7 +126,7 @@ def serve(
         logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter on every start
     for finding in insecure_findings(settings):
         typer.echo(f"warning: {finding}", err=True)
-    password, issuer, notes = _bootstrap(settings)
+    password, issuer, notes = _bootstrap(settings, mode="serve")
     _announce(settings, issuer, notes, DEMO_USER, password)
     typer.echo(f"jwtgate serving on {settings.base_url} (issuer {issuer})")
     uvicorn.run(
@@ -148,14 +167,21 @@ def init(
     database_url: DatabaseUrl = None,
     user: Annotated[str, typer.Option(help="Name of the first user.")] = DEMO_USER,
     password_stdin: PasswordStdin = False,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="A scope of the first user (repeatable). [default: read]")
+    ] = None,
+    role: Annotated[list[str] | None, typer.Option(help="A role of the first user (repeatable).")] = None,
 ) -> None:
-    """Create the data folder or database, the keys, the server secrets and the first user (once)."""
+    """Create the data folder or database, the keys, the server secrets and the first user (once;
+    its password comes from stdin with --password-stdin, else it is generated and shown once)."""
     settings = settings_for(data_dir, database_url)
     if settings.issuer_must_be_set:
         fail(ISSUER_REQUIRED)
     password = read_password(True) if password_stdin else None
-    created, issuer, notes = _bootstrap(settings, user=user, password=password)
-    _announce(settings, issuer, notes, user, created)
+    created, _, notes = _bootstrap(
+        settings, user=user, password=password, scopes=tuple(scope or ("read",)), roles=tuple(role or ())
+    )
+    _announce(settings, settings.issuer, notes, user, created)
     if created is None:
         typer.echo(f"jwtgate data at {settings.database_location} is ready (it already had users)")
     else:

@@ -104,8 +104,8 @@ def _missing(settings: Settings) -> NotInitialised:
 
 
 async def resolve_issuer(store: Store, settings: Settings, mode: OpenMode, notes: list[str]) -> str:
-    """The issuer: ``JWTGATE_ISSUER`` when set, else the one recorded by the first start (so it does not
-    move with the port); a creating open records it."""
+    """The issuer: ``JWTGATE_ISSUER`` when set, else the one recorded by the first ``serve`` (so it does
+    not move with the port). ``init`` records only an explicit issuer: it does not know the URL yet."""
     stored = await store.get_meta("issuer")
     if settings.issuer is not None:
         if mode in _CREATING and stored != settings.issuer:
@@ -118,7 +118,7 @@ async def resolve_issuer(store: Store, settings: Settings, mode: OpenMode, notes
         return settings.issuer
     if stored is not None:
         return stored
-    if mode in _CREATING:
+    if mode == "serve":
         return await store.ensure_meta("issuer", settings.base_url)
     return settings.base_url
 

@@ -128,6 +128,9 @@ class AsyncRunner:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # Reads are single statements: in autocommit they cost one round trip instead of three
+        # (BEGIN, the query, ROLLBACK). Same pool.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.dialect = engine.dialect.name
         self._closed = False
 
@@ -139,10 +142,21 @@ class AsyncRunner:
     async def read(self, work: Work[T]) -> T:
         self._check_open()
         try:
-            async with self._engine.connect() as conn:
+            async with self._autocommit.connect() as conn:
                 return await conn.run_sync(work)
         except JwtgateError:
             raise
+        except (sa.exc.SQLAlchemyError, OSError) as err:
+            raise _wrap(err) from err
+
+    async def statement(self, query: sa.Executable, params: dict[str, Any]) -> list[sa.Row[Any]]:
+        """Run ONE statement in autocommit (atomic on its own: one round trip, no BEGIN/COMMIT) and
+        return its rows; for hot paths written as a single statement (e.g. data-modifying CTEs)."""
+        self._check_open()
+        try:
+            async with self._autocommit.connect() as conn:
+                result = await conn.execute(query, params)
+                return list(result.all())
         except (sa.exc.SQLAlchemyError, OSError) as err:
             raise _wrap(err) from err
 

@@ -30,7 +30,7 @@ from jwtgate.service.records import (
     UserRecord,
 )
 from jwtgate.storage.sql import schema as t
-from jwtgate.storage.sql.runner import Runner, create_runner
+from jwtgate.storage.sql.runner import AsyncRunner, Runner, create_runner
 
 __all__ = ["SqlStore"]
 
@@ -59,6 +59,39 @@ _TOUCH_SESSION = (
     .values(last_used_at=sa.bindparam("b_now"), idle_expires_at=sa.bindparam("b_idle"))
 )
 _INSERT_TOKEN = sa.insert(t.refresh_tokens)
+_N_SESSION_COLUMNS = len(t.sessions.c)
+_SESSION_COLUMNS = ", ".join(f"touched.{c.name}" for c in t.sessions.c)
+_USER_COLUMNS = ", ".join(f"u.{c.name}" for c in t.users.c)
+# Column names come from the schema above; every value is a bound parameter.
+_ROTATE_PG = sa.text(
+    f"""
+    WITH parent AS (
+        UPDATE refresh_tokens AS rt SET used_at = :now
+        FROM sessions AS s, users AS u
+        WHERE rt.digest = :digest AND rt.used_at IS NULL AND rt.expires_at > :now
+          AND s.id = rt.session_id AND s.revoked_at IS NULL
+          AND s.expires_at > :now AND s.idle_expires_at > :now
+          AND u.id = s.user_id AND NOT u.disabled
+        RETURNING rt.session_id, s.expires_at AS session_expires_at
+    ), touched AS (
+        UPDATE sessions AS s
+        SET last_used_at = :now, idle_expires_at = LEAST(:now + :idle, parent.session_expires_at)
+        FROM parent
+        WHERE s.id = parent.session_id AND s.revoked_at IS NULL
+        RETURNING s.*
+    ), child AS (
+        INSERT INTO refresh_tokens (digest, session_id, parent_digest, created_at, expires_at)
+        SELECT :child, touched.id, :digest, :now, touched.idle_expires_at FROM touched
+        RETURNING digest
+    )
+    SELECT {_SESSION_COLUMNS}, {_USER_COLUMNS}
+    FROM touched JOIN users AS u ON u.id = touched.user_id
+    WHERE EXISTS (SELECT 1 FROM child)
+    """  # noqa: S608
+).bindparams(
+    sa.bindparam("now", type_=sa.Double),
+    sa.bindparam("idle", type_=sa.Double),
+)
 _N_TOKEN = len(t.refresh_tokens.c)
 _N_SESSION = _N_TOKEN + len(t.sessions.c)
 _PING = sa.select(sa.literal(1)).select_from(t.users).limit(1)
@@ -273,6 +306,9 @@ class SqlStore:
     async def rotate_live_refresh_token(
         self, parent_digest: str, child_digest: str, now: float, idle_ttl: float
     ) -> RefreshTokenLookup | None:
+        if isinstance(self._runner, AsyncRunner) and self._runner.dialect == "postgresql":
+            return await self._rotate_in_one_statement(parent_digest, child_digest, now, idle_ttl)
+
         def work(conn: sa.Connection) -> RefreshTokenLookup | None:
             found = _lookup(conn, parent_digest)
             if found is None:
@@ -299,6 +335,24 @@ class SqlStore:
             return await self._runner.write(work)
         except _Abort:
             return None
+
+    async def _rotate_in_one_statement(
+        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float
+    ) -> RefreshTokenLookup | None:
+        """PostgreSQL: the whole fast path as one statement (data-modifying CTEs) in one round trip.
+        The UPDATE of the parent locks its row; a concurrent rotation waits, then re-checks
+        ``used_at IS NULL`` and finds nothing: at most one child per parent. A session revoked meanwhile
+        gets no child (the touch re-checks ``revoked_at``), and the spent parent then dies with it."""
+        assert isinstance(self._runner, AsyncRunner)
+        params = {"digest": parent_digest, "child": child_digest, "now": now, "idle": idle_ttl}
+        rows = await self._runner.statement(_ROTATE_PG, params)
+        if not rows:
+            return None
+        values = tuple(rows[0])
+        session = SessionRecord(*values[:_N_SESSION_COLUMNS])
+        user = _user_from_tuple(values[_N_SESSION_COLUMNS:])
+        child = RefreshTokenRecord(child_digest, session.id, parent_digest, now, session.idle_expires_at)
+        return RefreshTokenLookup(child, session, user)
 
     async def rotate_refresh_token(
         self, parent_digest: str, child: RefreshTokenRecord, now: float, idle_expires_at: float
