@@ -126,8 +126,13 @@ class ThreadRunner:
 class AsyncRunner:
     """An async engine (PostgreSQL via asyncpg)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, dsn: str | None = None) -> None:
         self._engine = engine
+        # A plain asyncpg pool for single-statement hot paths (refresh rotation): no SQLAlchemy layer,
+        # no greenlet switch, asyncpg's own prepared-statement cache. Opened on first use.
+        self._dsn = dsn
+        self._pool: Any = None
+        self._pool_lock = asyncio.Lock()
         # Reads are single statements: in autocommit they cost one round trip instead of three
         # (BEGIN, the query, ROLLBACK). Same pool.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -149,16 +154,27 @@ class AsyncRunner:
         except (sa.exc.SQLAlchemyError, OSError) as err:
             raise _wrap(err) from err
 
-    async def statement(self, query: sa.Executable, params: dict[str, Any]) -> list[sa.Row[Any]]:
-        """Run ONE statement in autocommit (atomic on its own: one round trip, no BEGIN/COMMIT) and
-        return its rows; for hot paths written as a single statement (e.g. data-modifying CTEs)."""
+    async def fetch(self, sql: str, *args: object) -> list[Any]:
+        """Run ONE statement (``$1``-style parameters) in autocommit on the asyncpg pool: atomic on its
+        own, one round trip, no BEGIN/COMMIT. For hot paths written as a single statement."""
         self._check_open()
+        import asyncpg
+
         try:
-            async with self._autocommit.connect() as conn:
-                result = await conn.execute(query, params)
-                return list(result.all())
-        except (sa.exc.SQLAlchemyError, OSError) as err:
-            raise _wrap(err) from err
+            pool = self._pool if self._pool is not None else await self._open_pool()
+            return list(await pool.fetch(sql, *args))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as err:
+            raise StorageError() from err
+
+    async def _open_pool(self) -> Any:
+        import asyncpg
+
+        async with self._pool_lock:
+            if self._pool is None:
+                if self._dsn is None:
+                    raise StorageError("no DSN for the asyncpg pool")
+                self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=10, timeout=10)
+            return self._pool
 
     async def write(self, work: Work[T]) -> T:
         self._check_open()
@@ -172,6 +188,9 @@ class AsyncRunner:
 
     async def close(self) -> None:
         self._closed = True
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         await self._engine.dispose()
 
 
@@ -195,7 +214,10 @@ def create_runner(url: str) -> Runner:
         _configure_sqlite(engine, parsed.database)
         return ThreadRunner(engine)
     if driver == "postgresql+asyncpg":
-        return AsyncRunner(create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True))
+        # No pre-ping (a round trip per checkout): a connection the server dropped fails that one call
+        # with StorageError (503) and is discarded; connections are recycled after 30 minutes.
+        dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        return AsyncRunner(create_async_engine(parsed, pool_size=10, max_overflow=10, pool_recycle=1800), dsn)
     raise ConfigError(f"unsupported database driver {driver!r}: use sqlite+aiosqlite or postgresql+asyncpg")
 
 

@@ -62,36 +62,33 @@ _INSERT_TOKEN = sa.insert(t.refresh_tokens)
 _N_SESSION_COLUMNS = len(t.sessions.c)
 _SESSION_COLUMNS = ", ".join(f"touched.{c.name}" for c in t.sessions.c)
 _USER_COLUMNS = ", ".join(f"u.{c.name}" for c in t.users.c)
-# Column names come from the schema above; every value is a bound parameter.
-_ROTATE_PG = sa.text(
-    f"""
+# Column names come from the schema above; every value is a parameter ($1 parent digest, $2 child digest,
+# $3 now, $4 idle ttl).
+_ROTATE_PG = f"""
     WITH parent AS (
-        UPDATE refresh_tokens AS rt SET used_at = :now
+        UPDATE refresh_tokens AS rt SET used_at = $3::float8
         FROM sessions AS s, users AS u
-        WHERE rt.digest = :digest AND rt.used_at IS NULL AND rt.expires_at > :now
+        WHERE rt.digest = $1 AND rt.used_at IS NULL AND rt.expires_at > $3::float8
           AND s.id = rt.session_id AND s.revoked_at IS NULL
-          AND s.expires_at > :now AND s.idle_expires_at > :now
+          AND s.expires_at > $3::float8 AND s.idle_expires_at > $3::float8
           AND u.id = s.user_id AND NOT u.disabled
         RETURNING rt.session_id, s.expires_at AS session_expires_at
     ), touched AS (
         UPDATE sessions AS s
-        SET last_used_at = :now, idle_expires_at = LEAST(:now + :idle, parent.session_expires_at)
+        SET last_used_at = $3::float8,
+            idle_expires_at = LEAST($3::float8 + $4::float8, parent.session_expires_at)
         FROM parent
         WHERE s.id = parent.session_id AND s.revoked_at IS NULL
         RETURNING s.*
     ), child AS (
         INSERT INTO refresh_tokens (digest, session_id, parent_digest, created_at, expires_at)
-        SELECT :child, touched.id, :digest, :now, touched.idle_expires_at FROM touched
+        SELECT $2, touched.id, $1, $3::float8, touched.idle_expires_at FROM touched
         RETURNING digest
     )
     SELECT {_SESSION_COLUMNS}, {_USER_COLUMNS}
     FROM touched JOIN users AS u ON u.id = touched.user_id
     WHERE EXISTS (SELECT 1 FROM child)
-    """  # noqa: S608
-).bindparams(
-    sa.bindparam("now", type_=sa.Double),
-    sa.bindparam("idle", type_=sa.Double),
-)
+"""  # noqa: S608
 _N_TOKEN = len(t.refresh_tokens.c)
 _N_SESSION = _N_TOKEN + len(t.sessions.c)
 _PING = sa.select(sa.literal(1)).select_from(t.users).limit(1)
@@ -344,8 +341,7 @@ class SqlStore:
         ``used_at IS NULL`` and finds nothing: at most one child per parent. A session revoked meanwhile
         gets no child (the touch re-checks ``revoked_at``), and the spent parent then dies with it."""
         assert isinstance(self._runner, AsyncRunner)
-        params = {"digest": parent_digest, "child": child_digest, "now": now, "idle": idle_ttl}
-        rows = await self._runner.statement(_ROTATE_PG, params)
+        rows = await self._runner.fetch(_ROTATE_PG, parent_digest, child_digest, now, float(idle_ttl))
         if not rows:
             return None
         values = tuple(rows[0])
