@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     sync_interval: float = Field(1.0, ge=0.05, le=60)
     # Seconds a new `next` key is published in the JWKS before a rotation lets it sign.
     key_publication_delay: Seconds = Field(300, ge=0, le=86_400)
+    # DPoP (RFC 9449): off (proofs ignored), allowed (tokens bound when a proof is sent), required.
+    dpop: Literal["off", "allowed", "required"] = "allowed"
 
     @classmethod
     def settings_customise_sources(

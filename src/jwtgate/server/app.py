@@ -86,10 +86,23 @@ def create_app(
             limiter_fallbacks=limiter_fallbacks,
         ) as opened:
             state.service = opened
+            redis = None
+            if settings.redis_url_value is not None:
+                from jwtgate.server.dpop import DPoPGate
+                from jwtgate.storage.redis import redis_client
+
+                # DPoP proofs are remembered in Redis: a proof used on one instance is refused by all.
+                redis = redis_client(settings.redis_url_value)
+                state.dpop = DPoPGate.open(
+                    settings.dpop, opened, redis=redis, channel=settings.redis_channel, clock=clock
+                )
             try:
                 yield
             finally:
                 state.service = None
+                state.dpop = None
+                if redis is not None:
+                    await redis.aclose()
 
     app = FastAPI(
         title="jwtgate",

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from jwtgate import errors
-from jwtgate.bearer import challenge
+from jwtgate.credentials import challenge
 
 __all__ = [
     "ApiError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -21,16 +22,17 @@ def json_no_store(body: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, headers=NO_STORE)
 
 
-def token_response(pair: TokenPair) -> JSONResponse:
+def token_response(pair: TokenPair, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The token answer (RFC 6749 section 5.1); ``token_type`` is ``DPoP`` for DPoP-bound tokens."""
     body: dict[str, Any] = {
         "access_token": pair.access_token,
-        "token_type": "Bearer",
+        "token_type": pair.token_type,
         "expires_in": int(pair.expires_in),
         "refresh_token": pair.refresh_token,
     }
     if pair.scope:
         body["scope"] = pair.scope
-    return json_no_store(body)
+    return JSONResponse(body, headers={**NO_STORE, **(headers or {})})
 
 
 def client_context(request: Request) -> dict[str, str | None]:

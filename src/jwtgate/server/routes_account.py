@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from jwtgate import errors
-from jwtgate.server.bearer import Claims
+from jwtgate.server.authentication import Claims
 from jwtgate.server.bodies import json_body_openapi, read_json
 from jwtgate.server.cookies import ACCESS_COOKIE, clear_session_cookies
 from jwtgate.server.problems import ApiError
@@ -22,7 +22,7 @@ from jwtgate.server.schemas import (
     UserView,
     rfc3339,
 )
-from jwtgate.server.state import app_state, service_of
+from jwtgate.server.state import app_state, dpop_gate, service_of
 
 __all__ = ["build_account_router"]
 
@@ -51,13 +51,17 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
     async def login(request: Request) -> Response:
         body = await read_json(request, LoginRequest)
         metrics = app_state(request).metrics
+        gate = dpop_gate(request)
         try:
-            pair = await service_of(request).login(body.username, body.password, **client_context(request))
+            jkt = await gate.token_request(request)  # a DPoP proof binds the session to its key
+            pair = await service_of(request).login(
+                body.username, body.password, dpop_jkt=jkt, **client_context(request)
+            )
         except errors.JwtgateError as exc:
             metrics.auth_events.labels("login", exc.code).inc()
             raise
         metrics.auth_events.labels("login", "ok").inc()
-        return token_response(pair)
+        return token_response(pair, headers=gate.nonce_header())
 
     @router.post(
         "/token/refresh",
@@ -67,13 +71,21 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
     async def refresh(request: Request) -> Response:
         body = await read_json(request, RefreshRequest)
         metrics = app_state(request).metrics
+        gate = dpop_gate(request)
         try:
-            pair = await service_of(request).refresh(body.refresh_token, **client_context(request))
+            jkt = await gate.token_request(request)
+            pair = await service_of(request).refresh(
+                body.refresh_token, dpop_jkt=jkt, **client_context(request)
+            )
+        except errors.InvalidDPoPProof as exc:
+            metrics.auth_events.labels("refresh", exc.code).inc()
+            # RFC 9449 section 5: a refresh without a proof by the session's key; nothing was spent.
+            raise ApiError(400, "invalid_dpop_proof", exc.description, headers=gate.nonce_header()) from None
         except errors.JwtgateError as exc:
             metrics.auth_events.labels("refresh", exc.code).inc()
             raise
         metrics.auth_events.labels("refresh", "ok").inc()
-        return token_response(pair)
+        return token_response(pair, headers=gate.nonce_header())
 
     @router.post("/logout", status_code=204, summary="End this session")
     async def logout(request: Request, claims: Claims) -> Response:

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import JSONResponse
 
 from jwtgate import errors
+from jwtgate.server.dpop import DPOP_ALGORITHMS
 from jwtgate.server.responses import json_no_store
 from jwtgate.server.state import app_state, service_of
 
@@ -21,7 +22,9 @@ logger = logging.getLogger("jwtgate.server")
 _MAX_CURSOR = 2**63 - 1
 
 
-def authorization_server_metadata(issuer: str, *, registration_open: bool) -> dict[str, Any]:
+def authorization_server_metadata(
+    issuer: str, *, registration_open: bool, dpop_algorithms: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """RFC 8414 section 2 metadata; endpoint URLs hang off the issuer URL."""
     base = issuer.rstrip("/")
     client_auth = ["client_secret_basic", "client_secret_post"]
@@ -39,6 +42,8 @@ def authorization_server_metadata(issuer: str, *, registration_open: bool) -> di
         "introspection_endpoint_auth_methods_supported": client_auth,
         "service_documentation": f"{base}/docs",
     }
+    if dpop_algorithms:
+        metadata["dpop_signing_alg_values_supported"] = list(dpop_algorithms)  # RFC 9449 section 5.1
     if registration_open:
         metadata["jwtgate_registration_endpoint"] = f"{base}/api/register"
     return metadata
@@ -57,7 +62,9 @@ def build_meta_router() -> APIRouter:
     async def metadata(request: Request) -> Response:
         settings = app_state(request).settings
         body = authorization_server_metadata(
-            settings.issuer_url, registration_open=settings.registration == "open"
+            service_of(request).policy.issuer,
+            registration_open=settings.registration == "open",
+            dpop_algorithms=DPOP_ALGORITHMS if settings.dpop != "off" else (),
         )
         return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
 

@@ -9,7 +9,7 @@ from jwtgate.server.bodies import form_body_openapi, read_form
 from jwtgate.server.client_auth import authenticate_client
 from jwtgate.server.problems import ApiError
 from jwtgate.server.responses import NO_STORE, client_context, json_no_store, token_response
-from jwtgate.server.state import app_state, service_of
+from jwtgate.server.state import app_state, dpop_gate, service_of
 from jwtgate.service import AuthService
 
 __all__ = ["build_oauth_router"]
@@ -68,25 +68,34 @@ def build_oauth_router() -> APIRouter:
         grant_type = _required(form, "grant_type")
         service = service_of(request)
         metrics = app_state(request).metrics
+        gate = dpop_gate(request)
         try:
+            jkt = await gate.token_request(request) if grant_type in ("password", "refresh_token") else None
             if grant_type == "password":
                 username, password = _required(form, "username"), _required(form, "password")
                 if len(username) > 150 or len(password) > 1024:
                     raise errors.InvalidCredentials()
                 pair = await service.login(
-                    username, password, scope=form.get("scope") or None, **client_context(request)
+                    username,
+                    password,
+                    scope=form.get("scope") or None,
+                    dpop_jkt=jkt,
+                    **client_context(request),
                 )
             elif grant_type == "refresh_token":
                 refresh_token = _required(form, "refresh_token")
-                pair = await service.refresh(refresh_token, **client_context(request))
+                pair = await service.refresh(refresh_token, dpop_jkt=jkt, **client_context(request))
             else:
                 raise ApiError(400, "unsupported_grant_type", "use password or refresh_token")
+        except errors.InvalidDPoPProof as exc:
+            metrics.auth_events.labels(grant_type, exc.code).inc()
+            raise ApiError(400, "invalid_dpop_proof", exc.description, headers=gate.nonce_header()) from None
         except (errors.InvalidCredentials, errors.InvalidGrant) as exc:
             metrics.auth_events.labels(grant_type, exc.code).inc()
             # RFC 6749 section 5.2: invalid_grant is a 400 at the token endpoint.
             raise ApiError(400, "invalid_grant", type(exc).description) from None
         metrics.auth_events.labels(grant_type, "ok").inc()
-        return token_response(pair)
+        return token_response(pair, headers=gate.nonce_header())
 
     @router.post(
         "/revoke",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from jwtgate.server.cookies import CsrfSigner
+from jwtgate.server.dpop import DPoPGate
 from jwtgate.server.metrics import ServerMetrics
 from jwtgate.server.problems import ApiError
 from jwtgate.settings import Settings
@@ -16,7 +17,7 @@ from jwtgate.settings import Settings
 if TYPE_CHECKING:
     from jwtgate.service import AuthService
 
-__all__ = ["AppState", "app_state", "csrf_signer", "service_of"]
+__all__ = ["AppState", "app_state", "csrf_signer", "dpop_gate", "service_of"]
 
 
 @dataclass(slots=True)
@@ -28,6 +29,7 @@ class AppState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     service: AuthService | None = None
     csrf: CsrfSigner | None = None
+    dpop: DPoPGate | None = None
 
 
 def app_state(request: Request) -> AppState:
@@ -51,3 +53,12 @@ def csrf_signer(request: Request) -> CsrfSigner:
     if state.csrf is None:
         state.csrf = CsrfSigner(service_of(request).server_secret("csrf"))
     return state.csrf
+
+
+def dpop_gate(request: Request) -> DPoPGate:
+    """The DPoP checks (the lifespan builds them with a Redis replay cache when Redis is configured;
+    otherwise they are built here on first use, with a replay cache in this process)."""
+    state = app_state(request)
+    if state.dpop is None:
+        state.dpop = DPoPGate.open(state.settings.dpop, service_of(request), clock=state.clock)
+    return state.dpop

@@ -269,21 +269,29 @@ class AuthService:
         user_agent: str | None = None,
         ip: str | None = None,
         scope: str | None = None,
+        dpop_jkt: str | None = None,
     ) -> TokenPair:
         """A new session for valid credentials. InvalidCredentials alike for every failure,
-        RateLimited after repeated failures, InvalidRequest for a malformed ``scope``."""
+        RateLimited after repeated failures, InvalidRequest for a malformed ``scope``. ``dpop_jkt``
+        (a verified DPoP proof's key thumbprint) binds the session and its tokens to that key."""
         now = self._clock()
         requested = None if scope is None else parse_scope(scope)
         user = await self._accounts.check_login(username, password, ip, now)
         granted = user.scopes if requested is None else tuple(s for s in requested if s in user.scopes)
-        return await self._sessions.start(user, " ".join(granted), user_agent, ip, now)
+        return await self._sessions.start(user, " ".join(granted), user_agent, ip, now, dpop_jkt)
 
     async def refresh(
-        self, refresh_token: str, *, user_agent: str | None = None, ip: str | None = None
+        self,
+        refresh_token: str,
+        *,
+        user_agent: str | None = None,
+        ip: str | None = None,
+        dpop_jkt: str | None = None,
     ) -> TokenPair:
-        """Rotate ``refresh_token``. InvalidGrant when unknown, expired, revoked or reused."""
+        """Rotate ``refresh_token``. InvalidGrant when unknown, expired, revoked or reused;
+        InvalidDPoPProof when its session is DPoP-bound to another key than ``dpop_jkt``."""
         del user_agent  # the session keeps the login's; reuse events record the IP
-        return await self._sessions.refresh(refresh_token, ip, self._clock())
+        return await self._sessions.refresh(refresh_token, ip, self._clock(), dpop_jkt)
 
     async def refresh_token_session(self, refresh_token: object) -> str:
         """The session a refresh token belongs to, without using the token (checks that must pass

@@ -77,10 +77,11 @@ class SessionStore(Protocol):
         """The session's unused refresh token (rotation keeps at most one), newest first if several."""
 
     async def rotate_live_refresh_token(
-        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float
+        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float, dpop_jkt: str | None = None
     ) -> RefreshTokenLookup | None:
         """The fast path of a refresh, in one atomic step. When the parent is unused and unexpired at
-        ``now``, its session active and its user enabled: mark the parent used, insert a child
+        ``now``, its session active and bound to ``dpop_jkt`` (None: not bound), its user enabled: mark
+        the parent used, insert a child
         (``expires_at = min(now + idle_ttl, session.expires_at)``), touch the session, and return the
         child with its touched session and user. Otherwise change nothing and return None (the caller
         then looks closer: expired, revoked, lost a race, or reused)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from jwtgate.errors import InvalidGrant, InvalidRequest
+from jwtgate.errors import InvalidDPoPProof, InvalidGrant, InvalidRequest
 from jwtgate.service import opaque
 from jwtgate.service.authority import TokenAuthority
 from jwtgate.service.policy import ServicePolicy
@@ -41,9 +41,16 @@ class Sessions:
         self._clock = clock
 
     async def start(
-        self, user: UserRecord, scope: str, user_agent: object, ip: object, now: float
+        self,
+        user: UserRecord,
+        scope: str,
+        user_agent: object,
+        ip: object,
+        now: float,
+        dpop_jkt: str | None = None,
     ) -> TokenPair:
-        """A new session with its first refresh token, and the first pair."""
+        """A new session with its first refresh token, and the first pair. With ``dpop_jkt`` (the
+        thumbprint of a DPoP proof's key) the session and its tokens are bound to that key."""
         policy = self._policy
         expires_at = now + policy.session_absolute_ttl
         session = SessionRecord(
@@ -56,6 +63,7 @@ class Sessions:
             scope=scope,
             user_agent=clean_text(user_agent, 512),
             ip=clean_text(ip, 64),
+            dpop_jkt=dpop_jkt,
         )
         refresh_token = opaque.new_refresh_token()
         record = RefreshTokenRecord(
@@ -67,12 +75,15 @@ class Sessions:
     def _pair(self, user: UserRecord, session: SessionRecord, refresh_token: str, now: float) -> TokenPair:
         # The session's scope, narrowed to what the user may still have.
         scope = " ".join(s for s in (session.scope or "").split() if s in user.scopes)
+        claims: dict[str, object] = {"username": user.username, "roles": list(user.roles)}
+        if session.dpop_jkt is not None:
+            claims["cnf"] = {"jkt": session.dpop_jkt}  # RFC 9449 section 6: bound to the proof's key
         minted = self._authority.issuer.mint(
             user.id,
             ttl=self._policy.access_ttl,
             scope=scope or None,
             session_id=session.id,
-            claims={"username": user.username, "roles": list(user.roles)},
+            claims=claims,
             now=now,
         )
         return TokenPair(
@@ -81,21 +92,30 @@ class Sessions:
             expires_in=self._policy.access_ttl,
             session_id=session.id,
             scope=scope or None,
+            token_type="DPoP" if session.dpop_jkt is not None else "Bearer",
         )
 
-    async def refresh(self, refresh_token: object, ip: object, now: float) -> TokenPair:
-        """Rotate ``refresh_token``. InvalidGrant when unknown, expired, revoked or reused."""
+    async def refresh(
+        self, refresh_token: object, ip: object, now: float, dpop_jkt: str | None = None
+    ) -> TokenPair:
+        """Rotate ``refresh_token``. InvalidGrant when unknown, expired, revoked or reused;
+        InvalidDPoPProof when its session is bound to a DPoP key and ``dpop_jkt`` is not that key (the
+        token is then left unspent: a thief without the key cannot burn it)."""
         if not isinstance(refresh_token, str) or not opaque.looks_like_refresh_token(refresh_token):
             raise InvalidGrant
         token_digest = opaque.digest(refresh_token)
         child_token = opaque.new_refresh_token()
         rotated = await self._store.rotate_live_refresh_token(
-            token_digest, opaque.digest(child_token), now, self._policy.refresh_idle_ttl
+            token_digest, opaque.digest(child_token), now, self._policy.refresh_idle_ttl, dpop_jkt
         )
         if rotated is not None:
             return self._pair(rotated.user, rotated.session, child_token, now)
-        # Refused: expired, revoked, disabled (live_token says so), or already used.
+        # Refused: expired, revoked, disabled (live_token says so), another DPoP key, or already used.
         token, session, user = await self.live_token(token_digest, now)
+        if session.dpop_jkt != dpop_jkt:
+            if session.dpop_jkt is None:
+                raise InvalidDPoPProof("this refresh token is not DPoP-bound: send it without a proof")
+            raise InvalidDPoPProof("this refresh token is bound to a DPoP key: send a proof signed by it")
         if token.used_at is None:
             # Live and unused, yet refused: the session changed under us (e.g. revoked). Fail closed.
             raise InvalidGrant

@@ -19,7 +19,7 @@ class TokenPair:
     expires_in: int
     session_id: str
     scope: str | None
-    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 scheme name
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name: "DPoP" for DPoP-bound tokens
 
 
 @dataclass(frozen=True, slots=True)

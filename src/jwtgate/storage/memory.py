@@ -187,7 +187,7 @@ class MemoryStore:
         return max(reversed(unused), key=lambda t: t.created_at, default=None)
 
     async def rotate_live_refresh_token(
-        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float
+        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float, dpop_jkt: str | None = None
     ) -> RefreshTokenLookup | None:
         self._check_open()
         parent = self._tokens.get(parent_digest)
@@ -195,7 +195,7 @@ class MemoryStore:
             return None
         session = self._sessions[parent.session_id]
         user = self._users[session.user_id]
-        if not session.is_active(now) or user.disabled:
+        if not session.is_active(now) or user.disabled or session.dpop_jkt != dpop_jkt:
             return None
         if child_digest in self._tokens:
             raise StorageError("refresh token digest collision")

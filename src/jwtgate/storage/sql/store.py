@@ -63,7 +63,7 @@ _N_SESSION_COLUMNS = len(t.sessions.c)
 _SESSION_COLUMNS = ", ".join(f"touched.{c.name}" for c in t.sessions.c)
 _USER_COLUMNS = ", ".join(f"u.{c.name}" for c in t.users.c)
 # Column names come from the schema above; every value is a parameter ($1 parent digest, $2 child digest,
-# $3 now, $4 idle ttl).
+# $3 now, $4 idle ttl, $5 the DPoP key thumbprint the session must be bound to, or null).
 _ROTATE_PG = f"""
     WITH parent AS (
         UPDATE refresh_tokens AS rt SET used_at = $3::float8
@@ -71,7 +71,7 @@ _ROTATE_PG = f"""
         WHERE rt.digest = $1 AND rt.used_at IS NULL AND rt.expires_at > $3::float8
           AND s.id = rt.session_id AND s.revoked_at IS NULL
           AND s.expires_at > $3::float8 AND s.idle_expires_at > $3::float8
-          AND u.id = s.user_id AND NOT u.disabled
+          AND u.id = s.user_id AND NOT u.disabled AND s.dpop_jkt IS NOT DISTINCT FROM $5::text
         RETURNING rt.session_id, s.expires_at AS session_expires_at
     ), touched AS (
         UPDATE sessions AS s
@@ -301,10 +301,10 @@ class SqlStore:
         return await self._runner.read(work)
 
     async def rotate_live_refresh_token(
-        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float
+        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float, dpop_jkt: str | None = None
     ) -> RefreshTokenLookup | None:
         if isinstance(self._runner, AsyncRunner) and self._runner.dialect == "postgresql":
-            return await self._rotate_in_one_statement(parent_digest, child_digest, now, idle_ttl)
+            return await self._rotate_in_one_statement(parent_digest, child_digest, now, idle_ttl, dpop_jkt)
 
         def work(conn: sa.Connection) -> RefreshTokenLookup | None:
             found = _lookup(conn, parent_digest)
@@ -316,6 +316,7 @@ class SqlStore:
                 or now >= parent.expires_at
                 or not session.is_active(now)
                 or user.disabled
+                or session.dpop_jkt != dpop_jkt
             ):
                 return None
             params = {"b_digest": parent_digest, "b_session_id": session.id, "b_now": now}
@@ -334,14 +335,16 @@ class SqlStore:
             return None
 
     async def _rotate_in_one_statement(
-        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float
+        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float, dpop_jkt: str | None
     ) -> RefreshTokenLookup | None:
         """PostgreSQL: the whole fast path as one statement (data-modifying CTEs) in one round trip.
         The UPDATE of the parent locks its row; a concurrent rotation waits, then re-checks
         ``used_at IS NULL`` and finds nothing: at most one child per parent. A session revoked meanwhile
         gets no child (the touch re-checks ``revoked_at``), and the spent parent then dies with it."""
         assert isinstance(self._runner, AsyncRunner)
-        rows = await self._runner.fetch(_ROTATE_PG, parent_digest, child_digest, now, float(idle_ttl))
+        rows = await self._runner.fetch(
+            _ROTATE_PG, parent_digest, child_digest, now, float(idle_ttl), dpop_jkt
+        )
         if not rows:
             return None
         values = tuple(rows[0])
