@@ -173,7 +173,11 @@ class AsyncRunner:
             if self._pool is None:
                 if self._dsn is None:
                     raise StorageError("no DSN for the asyncpg pool")
-                self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=10, timeout=10)
+                # No reset round trip on release: these connections only ever run single autocommit
+                # statements, which leave no session state behind.
+                self._pool = await asyncpg.create_pool(
+                    self._dsn, min_size=1, max_size=10, timeout=10, reset=_no_reset
+                )
             return self._pool
 
     async def write(self, work: Work[T]) -> T:
@@ -192,6 +196,10 @@ class AsyncRunner:
             await self._pool.close()
             self._pool = None
         await self._engine.dispose()
+
+
+async def _no_reset(connection: Any) -> None:
+    return None
 
 
 def create_runner(url: str) -> Runner:
