@@ -58,6 +58,14 @@ def settings(tmp_path: Path, settings_overrides: dict[str, Any], monkeypatch: py
     return load_settings(**values)
 
 
+def cheap_hasher_for_tests() -> Argon2Hasher:
+    return Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def service_policy_of(settings: Settings) -> Any:
+    return service_policy(settings)
+
+
 @pytest.fixture
 async def service(settings: Settings, clock: FrozenClock) -> AsyncIterator[AuthService]:
     settings.data_dir.mkdir(mode=0o700, exist_ok=True)

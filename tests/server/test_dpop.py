@@ -259,3 +259,31 @@ async def test_the_python_client_with_dpop_against_the_real_app(
         assert claims_of(auth.access_token or "")["cnf"] == {"jkt": auth.dpop_jkt}
         clock.advance(900)  # the access token expires: the client refreshes with a proof
         assert (await http.get("/api/protected")).status_code == 200
+
+
+async def test_a_nonce_from_one_instance_is_accepted_by_another(
+    settings: Any, service: Any, alice: Any, signer: ProofSigner, clock: FrozenClock
+) -> None:
+    """Nonces need no database: a MAC under the server secret every instance shares."""
+    from jwtgate.server import create_app
+    from jwtgate.service import AuthService
+    from jwtgate.storage import open_store
+
+    from .conftest import cheap_hasher_for_tests, service_policy_of
+
+    other_store = await open_store(f"sqlite+aiosqlite:///{settings.data_dir / 'test.db'}")
+    other = await AuthService.open(
+        store=other_store, policy=service_policy_of(settings), clock=clock, hasher=cheap_hasher_for_tests()
+    )
+    try:
+        apps = [create_app(settings, service=s, clock=clock) for s in (service, other)]
+        clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url=URL) for a in apps]
+        async with clients[0] as first, clients[1] as second:
+            nonce = await nonce_of(first, signer, clock)
+            proof = signer.proof("POST", f"{URL}/api/login", now=clock.now, nonce=nonce)
+            response = await second.post(
+                "/api/login", json={"username": "alice", "password": PASSWORD}, headers={"DPoP": proof}
+            )
+            assert response.status_code == 200, response.text
+    finally:
+        await other.close()
