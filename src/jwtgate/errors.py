@@ -24,7 +24,8 @@ Every error has a machine ``code`` (precise, for logs and programs) and an ``oau
     │   ├── NotFound                  not_found
     │   ├── Conflict                  conflict            e.g. username taken
     │   └── InvalidRequest            invalid_request     malformed input (HTTP 400); nothing was changed
-    └── StorageError                  storage_error       the database or cache failed
+    ├── StorageError                  storage_error       the database or cache failed
+    └── ServiceBusy                   busy                too much work queued (HTTP 503, .retry_after)
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "NotYetValid",
     "RateLimited",
     "RevokedToken",
+    "ServiceBusy",
     "StorageError",
     "TokenError",
     "UnknownKey",
@@ -205,3 +207,16 @@ class StorageError(JwtgateError):
     code = "storage_error"
     oauth_error = "temporarily_unavailable"
     description = "the storage backend failed"
+
+
+class ServiceBusy(JwtgateError):
+    """Refused before doing the work: the bounded queue in front of a costly step (password hashing)
+    is full. Nothing was changed; the client may retry after ``retry_after`` seconds (HTTP 503)."""
+
+    code = "busy"
+    oauth_error = "temporarily_unavailable"
+    description = "the server is busy, try again shortly"
+
+    def __init__(self, description: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after

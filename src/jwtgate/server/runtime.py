@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from jwtgate.service import AuthService, FileKeyStore, ServicePolicy
+from jwtgate.service.password_policy import PasswordPolicy
+from jwtgate.service.passwords import Argon2Hasher, HashingPool
 from jwtgate.settings import Settings
 from jwtgate.storage import open_store
 
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from jwtgate.service.ports import RevocationBroadcaster
     from jwtgate.service.records import Revocation
 
-__all__ = ["ensure_data_dir", "open_service", "service_policy"]
+__all__ = ["ensure_data_dir", "hashing_pool", "open_service", "service_policy"]
 
 
 def service_policy(settings: Settings) -> ServicePolicy:
@@ -42,6 +44,11 @@ def service_policy(settings: Settings) -> ServicePolicy:
         login_failure_window=settings.login_failure_window,
         key_rotation_interval=settings.key_rotation_seconds,
     )
+
+
+def hashing_pool(settings: Settings) -> HashingPool:
+    """The bounded pool password hashing runs in (``password_hash_workers`` 0: sized to the machine)."""
+    return HashingPool(settings.password_hash_workers or None, settings.password_hash_queue)
 
 
 def ensure_data_dir(settings: Settings) -> None:
@@ -84,6 +91,8 @@ async def open_service(
         clock=clock,
         maintenance_interval=maintenance_interval,
         broadcaster=broadcaster,
+        hasher=Argon2Hasher(pool=hashing_pool(settings)),
+        password_policy=PasswordPolicy(min_length=settings.password_min_length),
     )
     try:
         yield service

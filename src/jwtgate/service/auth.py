@@ -25,6 +25,7 @@ from jwtgate.service.accounts import Accounts
 from jwtgate.service.authority import TokenAuthority
 from jwtgate.service.clients import ClientRegistry
 from jwtgate.service.keyring import KeyInfo, KeyRing, KeyStore
+from jwtgate.service.password_policy import PasswordPolicy
 from jwtgate.service.passwords import Argon2Hasher, PasswordHasher
 from jwtgate.service.policy import ServicePolicy
 from jwtgate.service.ports import RevocationBroadcaster, Store
@@ -55,6 +56,7 @@ class AuthService:
         account_limiter: RateLimiter,
         ip_limiter: RateLimiter,
         broadcaster: RevocationBroadcaster | None = None,
+        password_policy: PasswordPolicy | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
@@ -62,7 +64,12 @@ class AuthService:
         self._authority = TokenAuthority(ring, policy, store, clock, broadcaster)
         self._sessions = Sessions(store, policy, self._authority, clock)
         self._accounts = Accounts(
-            store, hasher, clock, account_limiter=account_limiter, ip_limiter=ip_limiter
+            store,
+            hasher,
+            clock,
+            account_limiter=account_limiter,
+            ip_limiter=ip_limiter,
+            password_policy=password_policy,
         )
         self._clients = ClientRegistry(store, store, clock)
         self._maintenance: asyncio.Task[None] | None = None
@@ -80,10 +87,12 @@ class AuthService:
         ip_limiter: RateLimiter | None = None,
         maintenance_interval: float | None = 300.0,
         broadcaster: RevocationBroadcaster | None = None,
+        password_policy: PasswordPolicy | None = None,
     ) -> AuthService:
         """Load (or create) the key ring and the denylist. ``maintenance_interval`` seconds between
         background purges of expired rows (None: only when :meth:`purge` is called).
         ``broadcaster``: where new denylist entries are pushed after each commit (best effort).
+        ``password_policy``: what new passwords must satisfy (the NIST-style default when None).
 
         The service owns ``store`` and ``broadcaster`` from here on: :meth:`close` closes them, and
         so does a failed open."""
@@ -103,6 +112,7 @@ class AuthService:
                 account_limiter=account_limiter or _limiter(policy, policy.login_max_failures_account),
                 ip_limiter=ip_limiter or _limiter(policy, policy.login_max_failures_ip),
                 broadcaster=broadcaster,
+                password_policy=password_policy,
             )
             await service._authority.sync(now, force=True)
             await service._accounts.warm_up()
@@ -220,9 +230,11 @@ class AuthService:
 
     # ------------------------------------------------------------------ sessions
     async def logout(self, session_id: str) -> None:
-        """Revoke this session (idempotent)."""
+        """Revoke this session (idempotent); the audit event names its user."""
         if isinstance(session_id, str) and len(session_id) <= 64:
-            await self._sessions.revoke([session_id], self._clock(), "logout", user_id=None)
+            session = await self.store.get_session(session_id)
+            user_id = None if session is None else session.user_id
+            await self._sessions.revoke([session_id], self._clock(), "logout", user_id=user_id)
 
     async def logout_all(self, user_id: str) -> int:
         """Revoke every session of the user; returns how many were still live."""

@@ -3,20 +3,32 @@
 :class:`Argon2Hasher` is the only implementation; tests inject one with cheaper parameters. ``verify``
 returns a bool rather than raising because the caller must take the same path (and time) for a wrong
 password, an unknown user (checked against a dummy hash) and a disabled user.
+
+Every hash and verification (the dummy one included) goes through a :class:`HashingPool`: at most
+``workers`` run at once on threads (by default one fewer than the CPUs this process may use, so a
+login storm leaves a core to the event loop and token-authenticated requests keep flowing), at most
+``queue`` more wait, and beyond that :class:`~jwtgate.errors.ServiceBusy` is raised at once (HTTP 503
+with ``Retry-After``) instead of queueing without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import secrets
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from jwtgate.errors import ConfigError
+from jwtgate.errors import ConfigError, ServiceBusy
 
-__all__ = ["MAX_PASSWORD_LENGTH", "Argon2Hasher", "PasswordHasher"]
+__all__ = ["MAX_PASSWORD_LENGTH", "Argon2Hasher", "HashingPool", "PasswordHasher", "default_hash_workers"]
+
+T = TypeVar("T")
+_DEFAULT_QUEUE = 32
 
 #: Longer inputs are refused before hashing: argon2 cost grows with input and nobody types 1 KiB.
 MAX_PASSWORD_LENGTH = 1024
@@ -33,10 +45,77 @@ class PasswordHasher(Protocol):
     def needs_rehash(self, password_hash: str) -> bool: ...
 
 
-class Argon2Hasher:
-    """argon2id. The defaults are the production parameters; never lower them outside tests."""
+def default_hash_workers() -> int:
+    """One fewer than the CPUs this process may run on, at least one."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus - 1)
 
-    def __init__(self, *, time_cost: int = 2, memory_cost: int = 19456, parallelism: int = 1) -> None:
+
+class HashingPool:
+    """Runs blocking calls on threads, ``workers`` at a time, with at most ``queue`` waiting.
+
+    Not thread-safe by design: it is used from one event loop (the counters need no lock there).
+    """
+
+    def __init__(self, workers: int | None = None, queue: int = _DEFAULT_QUEUE) -> None:
+        workers = default_hash_workers() if workers is None else workers
+        if type(workers) is not int or type(queue) is not int or not (1 <= workers <= 256 and queue >= 0):
+            raise ConfigError("a hashing pool has 1 to 256 workers and a queue of 0 or more")
+        self.workers = workers
+        self.queue = queue
+        self._semaphore = asyncio.Semaphore(workers)
+        self._pending = 0
+        self.refused = 0  # how many calls were refused because the queue was full
+
+    def __repr__(self) -> str:
+        return f"HashingPool(workers={self.workers}, queue={self.queue})"
+
+    @property
+    def pending(self) -> int:
+        """Calls running or waiting now."""
+        return self._pending
+
+    async def run(self, function: Callable[..., T], *args: object) -> T:
+        """``function(*args)`` on a thread; ServiceBusy at once when workers and queue are full."""
+        if self._pending >= self.workers + self.queue:
+            self.refused += 1
+            raise ServiceBusy(retry_after=1)
+        self._pending += 1
+        try:
+            await self._semaphore.acquire()
+        except BaseException:
+            self._pending -= 1
+            raise
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, functools.partial(function, *args))
+
+        def settle(_: object) -> None:
+            # Released when the thread is done, not when the caller stops waiting: a cancelled
+            # login must not let more hashes run at once than there are workers.
+            self._semaphore.release()
+            self._pending -= 1
+
+        future.add_done_callback(settle)
+        return await asyncio.shield(future)
+
+
+class Argon2Hasher:
+    """argon2id. The defaults are the production parameters; never lower them outside tests.
+
+    ``pool``: where hashing runs (a :class:`HashingPool` sized to the machine by default).
+    """
+
+    def __init__(
+        self,
+        *,
+        time_cost: int = 2,
+        memory_cost: int = 19456,
+        parallelism: int = 1,
+        pool: HashingPool | None = None,
+    ) -> None:
         # argon2-cffi only notices bad parameters at the first hash; refuse them here instead.
         if not all(type(v) is int for v in (time_cost, memory_cost, parallelism)) or not (
             time_cost >= 1 and parallelism >= 1 and memory_cost >= 8 * parallelism
@@ -54,6 +133,7 @@ class Argon2Hasher:
         self.time_cost = time_cost
         self.memory_cost = memory_cost
         self.parallelism = parallelism
+        self.pool = pool or HashingPool()
         self._dummy: str | None = None
 
     def __repr__(self) -> str:
@@ -63,10 +143,10 @@ class Argon2Hasher:
         )
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await self.pool.run(self._hasher.hash, password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        return await asyncio.to_thread(self._verify_sync, password_hash, password)
+        return await self.pool.run(self._verify_sync, password_hash, password)
 
     async def verify_dummy(self, password: str) -> None:
         if self._dummy is None:
