@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     header_timeout: Seconds = Field(10, ge=1, le=300)  # a request's head must arrive within this
     keepalive_timeout: Seconds = Field(5, ge=1, le=300)  # idle time between requests on a connection
     max_connections: int = Field(1000, ge=1, le=100_000)  # requests beyond get 503
+    http_implementation: Literal["auto", "httptools", "h11"] = "auto"  # uvicorn's HTTP/1.1 parser
     password_min_length: int = Field(8, ge=8, le=64)
     password_hash_workers: int = Field(0, ge=0, le=256)  # 0: one fewer than the CPUs, at least 1
     password_hash_queue: int = Field(32, ge=0, le=10_000)  # hashes waiting beyond: 503
