@@ -5,19 +5,23 @@ returns a bool rather than raising because the caller must take the same path (a
 password, an unknown user (checked against a dummy hash) and a disabled user.
 
 Every hash and verification (the dummy one included) goes through a :class:`HashingPool`: at most
-``workers`` run at once on threads (by default one fewer than the CPUs this process may use, so a
-login storm leaves a core to the event loop and token-authenticated requests keep flowing), at most
-``queue`` more wait, and beyond that :class:`~jwtgate.errors.ServiceBusy` is raised at once (HTTP 503
-with ``Retry-After``) instead of queueing without bound.
+``workers`` run at once on dedicated threads (by default one fewer than the CPUs this process may use,
+so a login storm leaves a core to the event loop), at a lower CPU priority (so that token-authenticated
+requests are served first when they compete for a core), at most ``queue`` more wait, and beyond that
+:class:`~jwtgate.errors.ServiceBusy` is raised at once (HTTP 503 with ``Retry-After``) instead of
+queueing without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import secrets
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 import argon2
@@ -29,6 +33,7 @@ __all__ = ["MAX_PASSWORD_LENGTH", "Argon2Hasher", "HashingPool", "PasswordHasher
 
 T = TypeVar("T")
 _DEFAULT_QUEUE = 32
+_WORKER_NICENESS = 10
 
 #: Longer inputs are refused before hashing: argon2 cost grows with input and nobody types 1 KiB.
 MAX_PASSWORD_LENGTH = 1024
@@ -54,10 +59,19 @@ def default_hash_workers() -> int:
     return max(1, cpus - 1)
 
 
-class HashingPool:
-    """Runs blocking calls on threads, ``workers`` at a time, with at most ``queue`` waiting.
+def _lower_thread_priority() -> None:
+    """Run this worker thread at a lower CPU priority (Linux: a thread is a task with its own nice
+    value): when hashes and the event loop compete for a core, requests are served first."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WORKER_NICENESS)
 
-    Not thread-safe by design: it is used from one event loop (the counters need no lock there).
+
+class HashingPool:
+    """Runs blocking calls on ``workers`` dedicated threads (at a lower CPU priority), with at most
+    ``queue`` calls waiting for one; beyond that :class:`ServiceBusy` at once.
+
+    Used from one event loop (the counter needs no lock there). The threads start on first use and
+    end when the pool is garbage collected or the interpreter exits.
     """
 
     def __init__(self, workers: int | None = None, queue: int = _DEFAULT_QUEUE) -> None:
@@ -66,7 +80,9 @@ class HashingPool:
             raise ConfigError("a hashing pool has 1 to 256 workers and a queue of 0 or more")
         self.workers = workers
         self.queue = queue
-        self._semaphore = asyncio.Semaphore(workers)
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="jwtgate-hash", initializer=_lower_thread_priority
+        )
         self._pending = 0
         self.refused = 0  # how many calls were refused because the queue was full
 
@@ -79,26 +95,20 @@ class HashingPool:
         return self._pending
 
     async def run(self, function: Callable[..., T], *args: object) -> T:
-        """``function(*args)`` on a thread; ServiceBusy at once when workers and queue are full."""
+        """``function(*args)`` on a worker thread; ServiceBusy at once when workers and queue are full."""
         if self._pending >= self.workers + self.queue:
             self.refused += 1
             raise ServiceBusy(retry_after=1)
         self._pending += 1
-        try:
-            await self._semaphore.acquire()
-        except BaseException:
-            self._pending -= 1
-            raise
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, functools.partial(function, *args))
+        future = loop.run_in_executor(self._executor, functools.partial(function, *args))
 
         def settle(_: object) -> None:
-            # Released when the thread is done, not when the caller stops waiting: a cancelled
-            # login must not let more hashes run at once than there are workers.
-            self._semaphore.release()
             self._pending -= 1
 
         future.add_done_callback(settle)
+        # Shielded: a caller that stops waiting (cancelled login) does not free the slot early; it is
+        # freed when the thread is done, so no more than workers + queue calls are ever admitted.
         return await asyncio.shield(future)
 
 
