@@ -47,7 +47,7 @@ __all__ = [
 
 _LINGER_SECONDS = 1.0  # how long a refused connection is drained before it is closed
 _CRLF_SLACK = 4  # the CRLF ending the request line and the empty line ending the head
-_QUERY_NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,40}")
+_QUERY_NAME = re.compile(r"[A-Za-z0-9_\-\[\]]{1,40}")
 _REASONS = {408: b"Request Timeout", 414: b"URI Too Long", 431: b"Request Header Fields Too Large"}
 _REASONS[503] = b"Service Unavailable"
 
@@ -233,14 +233,14 @@ def http_protocol(limits: ListenerLimits, implementation: str = "auto") -> type[
 # ---------------------------------------------------------------------------------------------- logs
 def redact_query(target: str) -> str:
     """``/path?a=1&token=xyz`` -> ``/path?a=[redacted]&token=[redacted]``: names kept when they look
-    like names (a bare value such as ``?eyJ...`` is itself redacted), values never."""
+    like names, values never; an item without ``=`` (``?eyJ...``) may be a value: redacted whole."""
     path, sep, query = target.partition("?")
     if not sep:
         return target
     parts = []
     for item in query.split("&"):
-        name = item.partition("=")[0]
-        parts.append(f"{name}=[redacted]" if _QUERY_NAME.fullmatch(name) else "[redacted]")
+        name, equals, _ = item.partition("=")
+        parts.append(f"{name}=[redacted]" if equals and _QUERY_NAME.fullmatch(name) else "[redacted]")
     return f"{path}?{'&'.join(parts)}"
 
 
