@@ -13,8 +13,10 @@ The figure is the ratio p99(storm) / p99(idle) of ``/api/protected`` (issue 12 t
 in interleaved rounds (the medians are reported):
 
 * ``bounded``: the defaults (hashing pool of one fewer worker than the CPUs, queue 32);
-* ``unbounded``: ``JWTGATE_PASSWORD_HASH_WORKERS=8`` and a huge queue, which behaves like the earlier
-  ``asyncio.to_thread`` hashing (as many hashes at once as there are logins in flight).
+* ``unbounded``: ``JWTGATE_PASSWORD_HASH_WORKERS=8`` and a huge queue: as many hashes at once as there
+  are logins in flight (still on the lower-priority threads);
+* ``before`` (with ``--before SRC``): an earlier version's package, e.g. the one before the hashing pool
+  (``asyncio.to_thread`` hashing at normal priority).
 
 Logins answered 503 (queue full) are counted. A benchmark, not a test: nothing asserts timings.
 """
@@ -61,9 +63,9 @@ def free_port() -> int:
         return port
 
 
-def child_env(extra: dict[str, str]) -> dict[str, str]:
+def child_env(extra: dict[str, str], source: Path = ROOT / "src") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JWTGATE_")}
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(source) + os.pathsep + env.get("PYTHONPATH", "")
     env["JWTGATE_LOG_LEVEL"] = "warning"  # no access log: it would cost the server time
     env.update(extra)
     return env
@@ -103,10 +105,10 @@ def parse_wrk(output: str) -> dict[str, float]:
 class Variant:
     """One running ``jwtgate serve`` with a user, a token and the wrk scripts."""
 
-    def __init__(self, name: str, extra: dict[str, str], workdir: Path) -> None:
+    def __init__(self, name: str, extra: dict[str, str], workdir: Path, source: Path = ROOT / "src") -> None:
         self.name = name
         data_dir = workdir / name
-        env = child_env(extra)
+        env = child_env(extra, source)
         add_user = ["user", "add", USER, "--password-stdin", "--data-dir", str(data_dir)]
         subprocess.run(
             [sys.executable, "-m", "jwtgate", *add_user],
@@ -193,6 +195,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4, help="wrk connections on /api/protected")
     parser.add_argument("--logins", type=int, default=4, help="concurrent logins in the storm")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
+    parser.add_argument(
+        "--before",
+        metavar="SRC",
+        help="also measure the jwtgate package under SRC (e.g. `git archive OLD src | tar -x -C /tmp/old`, "
+        "then /tmp/old/src): the same storm against an earlier version, side by side",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -204,6 +212,9 @@ def main() -> None:
         try:
             for name in names:
                 variants.append(Variant(name, VARIANTS[name], Path(tmp)))
+            if args.before is not None:
+                variants.append(Variant("before", {}, Path(tmp), Path(args.before).resolve()))
+                measured["before"] = []
             for variant in variants:  # warm-up
                 wrk(
                     f"{variant.base}/api/protected", 2, args.connections, variant.protected_script
