@@ -76,8 +76,8 @@ async def run(seconds: float, alg: str, database: str, http: bool = False) -> di
             maintenance_interval=None,
         )
         try:
-            await service.add_user("bench", "bench password")
-            pair = await service.login("bench", "bench password")
+            await service.add_user("bench", "timing run password")
+            pair = await service.login("bench", "timing run password")
             for _ in range(50):  # warm up
                 pair = await service.refresh(pair.refresh_token)
             done = 0

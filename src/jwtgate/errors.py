@@ -26,7 +26,8 @@ Every error has a machine ``code`` (precise, for logs and programs) and an ``oau
     │   ├── NotFound                  not_found
     │   ├── Conflict                  conflict            e.g. username taken
     │   └── InvalidRequest            invalid_request     malformed input (HTTP 400); nothing was changed
-    └── StorageError                  storage_error       the database or cache failed
+    ├── StorageError                  storage_error       the database or cache failed
+    └── ServiceBusy                   busy                too much work queued (HTTP 503, .retry_after)
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ __all__ = [
     "NotYetValid",
     "RateLimited",
     "RevokedToken",
+    "ServiceBusy",
     "StorageError",
     "TokenError",
     "UnknownKey",
@@ -233,3 +235,16 @@ class UseDPoPNonce(TokenError):
     def __init__(self, description: str | None = None, *, nonce: str) -> None:
         super().__init__(description)
         self.nonce = nonce
+
+
+class ServiceBusy(JwtgateError):
+    """Refused before doing the work: the bounded queue in front of a costly step (password hashing)
+    is full. Nothing was changed; the client may retry after ``retry_after`` seconds (HTTP 503)."""
+
+    code = "busy"
+    oauth_error = "temporarily_unavailable"
+    description = "the server is busy, try again shortly"
+
+    def __init__(self, description: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after

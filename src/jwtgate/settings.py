@@ -93,6 +93,17 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Hardening (issue 12): log lines, connection limits, password policy, the hashing pool.
+    log_format: Literal["text", "json"] = "text"
+    max_header_size: int = Field(16 * 1024, ge=1024, le=1024 * 1024)  # request line + headers: 431
+    max_request_line: int = Field(8 * 1024, ge=256, le=64 * 1024)  # method, target, version: 414
+    header_timeout: Seconds = Field(10, ge=1, le=300)  # a request's head must arrive within this
+    keepalive_timeout: Seconds = Field(5, ge=1, le=300)  # idle time between requests on a connection
+    max_connections: int = Field(1000, ge=1, le=100_000)  # requests beyond get 503
+    http_implementation: Literal["auto", "httptools", "h11"] = "auto"  # uvicorn's HTTP/1.1 parser
+    password_min_length: int = Field(8, ge=8, le=64)
+    password_hash_workers: int = Field(0, ge=0, le=256)  # 0: one fewer than the CPUs, at least 1
+    password_hash_queue: int = Field(32, ge=0, le=10_000)  # hashes waiting beyond: 503
     login_max_failures_account: int = Field(5, ge=1, le=1000)
     login_max_failures_ip: int = Field(50, ge=1, le=100_000)
     login_failure_window: Seconds = Field(900, ge=1, le=86_400)

@@ -20,7 +20,7 @@ import jwtgate
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = str(Path(jwtgate.__file__).resolve().parents[1])
-PASSWORDS = {"alice": "alice example password", "bob": "bob example password"}
+PASSWORDS = {"alice": "amber example password", "bob": "brook example password"}  # no username inside
 
 
 def _env() -> dict[str, str]:

@@ -81,7 +81,7 @@ async def open_service(store_url: str, clock: FrozenClock) -> AsyncIterator[Open
 async def service(open_service: OpenService) -> AuthService:
     svc = await open_service()
     await svc.add_user("alice", "correct horse", roles=["admin"], scopes=["read", "write"])
-    await svc.add_user("bob", "bob password")
+    await svc.add_user("bob", "bravo password")
     return svc
 
 

@@ -135,24 +135,24 @@ async def test_service_hashes_with_production_parameters_by_default(
 
 async def test_login_rehashes_when_parameters_changed(open_service: OpenService) -> None:
     old = await open_service(hasher=Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1))
-    await old.add_user("dave", "dave password")
+    await old.add_user("dave", "delta password")
     newer = await open_service(hasher=Argon2Hasher(time_cost=2, memory_cost=16, parallelism=1))
     before = await newer.store.get_user_by_name("dave")
     assert before is not None
     assert "m=8,t=1" in before.password_hash
-    await newer.login("dave", "dave password")
+    await newer.login("dave", "delta password")
     after = await newer.store.get_user_by_name("dave")
     assert after is not None
     assert "m=16,t=2" in after.password_hash
     assert after.password_changed_at == before.password_changed_at
-    await newer.login("dave", "dave password")  # the new hash verifies
+    await newer.login("dave", "delta password")  # the new hash verifies
     with pytest.raises(InvalidCredentials):
         await newer.login("dave", "not it at all")
 
 
 async def test_wrong_password_does_not_rehash(open_service: OpenService) -> None:
     old = await open_service(hasher=cheap_hasher())
-    await old.add_user("erin", "erin password")
+    await old.add_user("erin", "echo password")
     newer = await open_service(hasher=Argon2Hasher(time_cost=2, memory_cost=16, parallelism=1))
     with pytest.raises(InvalidCredentials):
         await newer.login("erin", "nope nope")
@@ -175,7 +175,7 @@ async def test_account_rate_limit_with_backoff(service: AuthService, clock: Froz
         await service.login("alice", "correct horse")
     assert caught.value.retry_after == 2  # doubled
     # other accounts are not affected
-    await service.login("bob", "bob password")
+    await service.login("bob", "bravo password")
     clock.advance(2)
     await service.login("alice", "correct horse")  # success resets the account
     with pytest.raises(InvalidCredentials):
@@ -223,7 +223,11 @@ async def test_throttling_is_audited_once_per_step(service: AuthService, clock: 
     with pytest.raises(RateLimited):
         await service.login("alice", "wrong password", ip="198.51.100.4")
     events = [e for e in await service.audit_events() if e["kind"] == "login_throttled"]
-    assert [e["detail"] for e in events] == [{"username": "alice", "ip": "198.51.100.4", "retry_after": 1}]
+    # The account exists: its id is stored, never the typed name.
+    alice_id = next(u.id for u in await service.list_users() if u.username == "alice")
+    assert [(e["user_id"], e["detail"]) for e in events] == [
+        (alice_id, {"ip": "198.51.100.4", "retry_after": 1, "account_blocked": True})
+    ]
     assert "wrong password" not in repr(events)
 
 

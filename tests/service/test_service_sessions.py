@@ -36,7 +36,7 @@ async def test_logout_kills_the_session_at_once(service: AuthService) -> None:
 
 async def test_logout_all(service: AuthService) -> None:
     pairs = [await service.login("alice", "correct horse") for _ in range(3)]
-    bob = await service.login("bob", "bob password")
+    bob = await service.login("bob", "bravo password")
     assert await service.logout_all(await user_id(service, "alice")) == 3
     for pair in pairs:
         with pytest.raises(RevokedToken):
@@ -50,7 +50,7 @@ async def test_list_and_revoke_own_sessions(service: AuthService) -> None:
     alice = await user_id(service, "alice")
     first = await service.login("alice", "correct horse")
     second = await service.login("alice", "correct horse")
-    bob = await service.login("bob", "bob password")
+    bob = await service.login("bob", "bravo password")
     assert {s.id for s in await service.list_sessions(alice)} == {first.session_id, second.session_id}
     with pytest.raises(NotFound):
         await service.revoke_session(bob.session_id, user_id=alice)  # not hers
@@ -167,11 +167,11 @@ async def test_a_fresh_process_loads_the_live_denylist(open_service: OpenService
 async def test_registration_and_users(service: AuthService) -> None:
     from jwtgate.errors import Conflict
 
-    carol = await service.register("Carol", "carol password")
+    carol = await service.register("Carol", "charlie password")
     assert (carol.username, carol.scopes, carol.roles, carol.disabled) == ("carol", ("read",), (), False)
     assert await service.get_user(carol.id) == carol
     with pytest.raises(Conflict):
-        await service.register("CAROL", "another password")
+        await service.register("CAROL", "another passphrase")
     for bad_name in ("", "has space", "x" * 65, "émile", None, 5, "a\x00b"):
         with pytest.raises(InvalidRequest):
             await service.register(bad_name, "good password")  # type: ignore[arg-type]
@@ -197,7 +197,7 @@ async def test_user_wide_calls_need_a_real_user_id(service: AuthService, bad: ob
 
 
 async def test_roles_and_scopes_as_strings_and_odd_flags(service: AuthService) -> None:
-    erin = await service.add_user("erin", "erin password", roles="admin ops", scopes="read")
+    erin = await service.add_user("erin", "echo password", roles="admin ops", scopes="read")
     assert (erin.roles, erin.scopes) == (("admin", "ops"), ("read",))
     with pytest.raises(InvalidRequest):
         await service.set_user_disabled("erin", "false")  # type: ignore[arg-type]

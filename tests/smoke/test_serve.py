@@ -21,7 +21,7 @@ from jwtgate.client import JwtgateAuth
 
 pytestmark = pytest.mark.slow
 
-PASSWORD = "smoke test password"
+PASSWORD = "a fine test passphrase"  # never containing the username (password policy)
 SRC = str(Path(jwtgate.__file__).resolve().parents[1])
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -109,38 +107,20 @@ def serve(
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
 ) -> None:
     """Run the auth server (one process). A fresh data folder gets keys, a database and a demo user."""
-    import uvicorn
-
     from jwtgate.server import create_app
+    from jwtgate.server.listener import configure_logging, run_server
 
     settings = settings_for(data_dir, database_url, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
     if settings.issuer_must_be_set:
         fail(ISSUER_REQUIRED)
     # jwtgate's own log lines (refusals with their precise codes) next to uvicorn's, on stderr.
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if settings.log_level != "debug":
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter on every start
+    configure_logging(settings)
     for finding in insecure_findings(settings):
         typer.echo(f"warning: {finding}", err=True)
     password, issuer, notes = _bootstrap(settings, mode="serve")
     _announce(settings, issuer, notes, DEMO_USER, password)
     typer.echo(f"jwtgate serving on {settings.base_url} (issuer {issuer})")
-    uvicorn.run(
-        create_app(settings, bootstrapped=True),
-        host=settings.host,
-        port=settings.port,
-        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        proxy_headers=bool(settings.trusted_proxy),
-        forwarded_allow_ips=list(settings.trusted_proxy) or None,
-        log_level=settings.log_level,
-        server_header=False,
-        lifespan="on",
-    )
+    run_server(create_app(settings, bootstrapped=True), settings)
 
 
 @handles_errors

@@ -32,6 +32,7 @@ __all__ = [
     "CsrfSigner",
     "check_origin",
     "clear_session_cookies",
+    "same_secret",
     "set_session_cookies",
 ]
 
@@ -41,6 +42,15 @@ CSRF_COOKIE = "jwtgate-csrf"
 CSRF_HEADER = "x-csrf-token"
 REFRESH_PATH = "/api/cookie/refresh"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_secret(presented: str, expected: str) -> bool:
+    """Constant-time equality of two texts. ``hmac.compare_digest`` raises TypeError on a ``str``
+    holding non-ASCII characters (a header decoded as latin-1 can), so both sides are compared as
+    UTF-8 bytes: such input is simply unequal, never a 500."""
+    return hmac.compare_digest(
+        presented.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 class CsrfSigner:
@@ -65,7 +75,7 @@ class CsrfSigner:
     def check(self, request: Request, session_id: str) -> None:
         """The request's ``X-CSRF-Token`` must be this session's token (constant-time compare)."""
         presented = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(presented.encode(), self.token_for(session_id).encode()):
+        if not same_secret(presented, self.token_for(session_id)):
             raise ApiError(403, "access_denied", "missing or wrong CSRF token")
 
 

@@ -34,6 +34,12 @@ class ServerMetrics:
             registry=self.registry,
         )
 
+        self.busy_refusals = Counter(
+            "jwtgate_busy_refusals",
+            "Requests answered 503 because the password-hashing pool and its queue were full",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -14,7 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jwtgate.server.problems import ApiError
 
-__all__ = ["BodySizeLimitMiddleware", "ErrorBoundaryMiddleware", "SecurityHeadersMiddleware"]
+__all__ = [
+    "BodySizeLimitMiddleware",
+    "ErrorBoundaryMiddleware",
+    "SecurityHeadersMiddleware",
+    "security_headers",
+]
 
 logger = logging.getLogger("jwtgate.server")
 
@@ -24,7 +29,30 @@ class BodyTooLarge(ApiError):
         super().__init__(413, "invalid_request", f"request body larger than {limit} bytes")
 
 
-async def _send_json_error(send: Send, status: int, error: str, description: str) -> None:
+_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The headers every answer carries; HSTS when the request came over TLS (uvicorn terminated it
+    or a trusted proxy said so: ``scope["scheme"]``)."""
+    headers = list(_SECURITY_HEADERS)
+    if scope.get("scheme") == "https":
+        headers.append(_HSTS)
+    return headers
+
+
+async def _send_json_error(
+    send: Send,
+    status: int,
+    error: str,
+    description: str,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = json.dumps({"error": error, "error_description": description}).encode()
     await send(
         {
@@ -34,6 +62,7 @@ async def _send_json_error(send: Send, status: int, error: str, description: str
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
+                *(extra_headers or ()),
             ],
         }
     )
@@ -83,13 +112,6 @@ class BodySizeLimitMiddleware:
 class SecurityHeadersMiddleware:
     """Add ``nosniff``, a strict ``Referrer-Policy``, frame denial and, over TLS, HSTS."""
 
-    _COMMON = (
-        (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"no-referrer"),
-        (b"x-frame-options", b"DENY"),
-    )
-    _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
-
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -97,10 +119,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # scheme is "https" when uvicorn terminates TLS or a trusted proxy said so.
-        extra = list(self._COMMON)
-        if scope.get("scheme") == "https":
-            extra.append(self._HSTS)
+        extra = security_headers(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -147,4 +166,7 @@ class ErrorBoundaryMiddleware:
                 frames,
             )
             if not started:
-                await _send_json_error(send, 500, "server_error", "internal server error")
+                # This middleware sits outside SecurityHeadersMiddleware: add the headers here.
+                await _send_json_error(
+                    send, 500, "server_error", "internal server error", security_headers(scope)
+                )

@@ -109,6 +109,9 @@ def problem_for(exc: errors.JwtgateError) -> ApiError:
         return ApiError(403, "access_denied", description)
     if isinstance(exc, errors.StorageError):
         return ApiError(503, "temporarily_unavailable", "the service is temporarily unavailable")
+    if isinstance(exc, errors.ServiceBusy):
+        retry_after = str(max(1, int(exc.retry_after)))
+        return ApiError(503, "temporarily_unavailable", description, headers={"Retry-After": retry_after})
     return ApiError(500, "server_error", "internal server error")
 
 
@@ -116,6 +119,13 @@ def _log_refusal(request: Request, status: int, code: str) -> None:
     # Method, path template-free path and code only: never headers, bodies or query values.
     log = logger.warning if status >= 500 else logger.info
     log("refused %s %s -> %d %s", request.method, request.url.path, status, code)
+
+
+def _count_busy(request: Request) -> None:
+    # The app's own metrics (app.state.jwtgate); looked up by attribute: state.py imports this module.
+    metrics = getattr(getattr(request.app.state, "jwtgate", None), "metrics", None)
+    if metrics is not None:
+        metrics.busy_refusals.inc()
 
 
 async def _api_error(request: Request, raised: Exception) -> Response:
@@ -127,6 +137,8 @@ async def _api_error(request: Request, raised: Exception) -> Response:
 async def _jwtgate_error(request: Request, raised: Exception) -> Response:
     exc = cast(errors.JwtgateError, raised)
     problem = problem_for(exc)
+    if isinstance(exc, errors.ServiceBusy):
+        _count_busy(request)
     _log_refusal(request, problem.status, exc.code)
     return error_response(problem.status, problem.error, problem.description, problem.headers)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import APIRouter, Request, Response
 
 from jwtgate import errors
@@ -14,6 +12,7 @@ from jwtgate.server.cookies import (
     REFRESH_COOKIE,
     check_origin,
     clear_session_cookies,
+    same_secret,
     set_session_cookies,
 )
 from jwtgate.server.problems import ApiError
@@ -57,7 +56,7 @@ def build_cookie_router() -> APIRouter:
         check_origin(request, app_state(request).settings)
         # Double submit: before the session is known, the header must repeat the CSRF cookie.
         cookie, header = request.cookies.get(CSRF_COOKIE, ""), request.headers.get(CSRF_HEADER, "")
-        if not cookie or not hmac.compare_digest(cookie.encode(), header.encode()):
+        if not cookie or not same_secret(cookie, header):
             raise ApiError(403, "access_denied", "missing or wrong CSRF token")
         refresh_token = request.cookies.get(REFRESH_COOKIE)
         if not refresh_token:
@@ -67,7 +66,7 @@ def build_cookie_router() -> APIRouter:
             # The session-bound CSRF check comes BEFORE the rotation: a forged request must not spend
             # the refresh token (the real one would then look like a reuse and end the session).
             session_id = await service.refresh_token_session(refresh_token)
-            if not hmac.compare_digest(header, csrf_signer(request).token_for(session_id)):
+            if not same_secret(header, csrf_signer(request).token_for(session_id)):
                 raise ApiError(403, "access_denied", "missing or wrong CSRF token")
             pair = await service.refresh(refresh_token, **client_context(request))
         except errors.InvalidGrant:

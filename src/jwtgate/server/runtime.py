@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from jwtgate.errors import ConfigError
 from jwtgate.service import AuthService, ServicePolicy
 from jwtgate.service.legacy import import_legacy_data_dir
+from jwtgate.service.password_policy import PasswordPolicy
+from jwtgate.service.passwords import Argon2Hasher, HashingPool
 from jwtgate.service.ports import NotInitialised, Store
 from jwtgate.service.ratelimit import FallbackRateLimiter, MemoryRateLimiter, RateLimiter
 from jwtgate.service.sealing import Sealer
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "OpenMode",
     "ensure_data_dir",
+    "hashing_pool",
     "migrate_store",
     "open_service",
     "resolve_issuer",
@@ -78,6 +81,11 @@ def service_policy(settings: Settings, issuer: str | None = None) -> ServicePoli
 def sealer_for(settings: Settings) -> Sealer:
     current, previous = settings.key_encryption_keys()
     return Sealer(current, previous)
+
+
+def hashing_pool(settings: Settings) -> HashingPool:
+    """The bounded pool password hashing runs in (``password_hash_workers`` 0: sized to the machine)."""
+    return HashingPool(settings.password_hash_workers or None, settings.password_hash_queue)
 
 
 def ensure_data_dir(settings: Settings) -> None:
@@ -214,6 +222,8 @@ async def open_service(
             create=creating,
             account_limiter=limiters.get("account_limiter"),
             ip_limiter=limiters.get("ip_limiter"),
+            hasher=Argon2Hasher(pool=hashing_pool(settings)),
+            password_policy=PasswordPolicy(min_length=settings.password_min_length),
         )
     except NotInitialised:
         raise _missing(settings) from None

@@ -2,7 +2,15 @@
 
 :meth:`Accounts.check_login` answers InvalidCredentials alike, after one argon2 verification, for a wrong
 password, an unknown user (a dummy hash is verified) and a disabled user; RateLimited once the account or
-the client IP failed too often. Revoking sessions on disable or password change is the caller's part.
+the client IP failed too often; ServiceBusy when the hashing pool is full (not counted as a failure).
+Revoking sessions on disable or password change is the caller's part.
+
+Passwords are NFKC-normalised before hashing and before verifying (see :mod:`.password_policy`). A hash
+made before normalisation existed from a non-NFKC password still verifies: the raw text is tried when
+the normalised one fails, and a match re-hashes the normalised form.
+
+Audit: ``login`` on success (user id, client address), ``login_throttled`` when failures make an account
+or address wait (the user's id when the account exists, never the typed username).
 """
 
 from __future__ import annotations
@@ -10,20 +18,17 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from jwtgate.errors import InvalidCredentials, InvalidRequest, NotFound, RateLimited
+from jwtgate.errors import InvalidCredentials, InvalidRequest, NotFound, RateLimited, ServiceBusy
 from jwtgate.service import opaque
+from jwtgate.service.password_policy import PasswordPolicy, normalize_password
 from jwtgate.service.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
 from jwtgate.service.ports import Store
 from jwtgate.service.ratelimit import RateLimiter
 from jwtgate.service.records import UserRecord
 from jwtgate.service.types import UserInfo
-from jwtgate.service.validation import (
-    check_new_password,
-    clean_text,
-    normalize_username,
-    parse_scope,
-)
+from jwtgate.service.validation import clean_text, normalize_username, parse_scope
 
 __all__ = ["Accounts"]
 
@@ -42,6 +47,13 @@ def client_network(address: str) -> str:
     return str(parsed)
 
 
+@dataclass(frozen=True, slots=True)
+class _PasswordCheck:
+    user: UserRecord | None  # the account, when the name exists (whatever the password)
+    matched: bool  # the password is the account's
+    legacy: bool  # it matched the raw text of a hash made before NFKC normalisation
+
+
 class Accounts:
     def __init__(
         self,
@@ -51,12 +63,14 @@ class Accounts:
         *,
         account_limiter: RateLimiter,
         ip_limiter: RateLimiter,
+        password_policy: PasswordPolicy | None = None,
     ) -> None:
         self._store = store
         self._hasher = hasher
         self._clock = clock
         self._account_limiter = account_limiter
         self._ip_limiter = ip_limiter
+        self._password_policy = password_policy or PasswordPolicy()
 
     async def warm_up(self) -> None:
         """Make the dummy hash now, so the first unknown-user login costs what every later one does."""
@@ -82,22 +96,29 @@ class Accounts:
             raise
         failed = True
         try:
-            user = await self._check_password(name, password)
-            failed = user is None or user.disabled
+            checked = await self._check_password(name, password)
+            user = checked.user
+            failed = user is None or user.disabled or not checked.matched
+        except ServiceBusy:
+            failed = False  # refused before any password check: not the client's failure
+            raise
         finally:
             # Settled even when the check itself fails (cancelled, storage error): never a leaked slot.
             await self._account_limiter.release(account_key, self._clock(), failed=failed)
             if ip_key is not None:
                 await self._ip_limiter.release(ip_key, self._clock(), failed=failed)
-        if user is None or user.disabled:
-            await self._audit_if_throttled(name, client, account_key, ip_key, now)
+        if failed or user is None:
+            user_id = None if user is None else user.id
+            await self._audit_if_throttled(user_id, client, account_key, ip_key, now)
             raise InvalidCredentials
         await self._account_limiter.reset(account_key)
         assert isinstance(password, str)  # _check_password accepted it
-        if self._hasher.needs_rehash(user.password_hash):
-            # Parameters changed since this hash was made; keep password_changed_at as it was.
-            new_hash = await self._hasher.hash(password)
+        if checked.legacy or self._hasher.needs_rehash(user.password_hash):
+            # Parameters changed since this hash was made, or it is a legacy hash of the raw,
+            # non-NFKC text: store the normalised form; keep password_changed_at as it was.
+            new_hash = await self._hasher.hash(normalize_password(password))
             await self._store.set_password_hash(user.id, new_hash, user.password_changed_at)
+        await self._store.add_audit_event("login", now, user_id=user.id, detail={"ip": client})
         return user
 
     async def count_signup(self, ip: object, now: float) -> None:
@@ -117,15 +138,20 @@ class Accounts:
             raise RateLimited(retry_after=max(1, math.ceil(wait)))
 
     async def _audit_if_throttled(
-        self, name: str | None, client: str | None, account_key: str, ip_key: str | None, now: float
+        self, user_id: str | None, client: str | None, account_key: str, ip_key: str | None, now: float
     ) -> None:
         """One audit event each time a failure makes the account or the IP wait (not per attempt:
-        attempts while blocked are refused before they count)."""
+        attempts while blocked are refused before they count). The typed username is never stored:
+        it may be a password typed into the wrong field; the user's id is, when the account exists."""
         account_wait = await self._account_limiter.blocked_for(account_key, now)
         ip_wait = 0.0 if ip_key is None else await self._ip_limiter.blocked_for(ip_key, now)
         if account_wait > 0 or ip_wait > 0:
-            detail = {"username": name, "ip": client, "retry_after": math.ceil(max(account_wait, ip_wait))}
-            await self._store.add_audit_event("login_throttled", now, detail=detail)
+            detail = {
+                "ip": client,
+                "retry_after": math.ceil(max(account_wait, ip_wait)),
+                "account_blocked": account_wait > 0,
+            }
+            await self._store.add_audit_event("login_throttled", now, user_id=user_id, detail=detail)
 
     async def check_current_password(self, user_id: object, password: object, now: float) -> UserRecord:
         """For a password change: the user when ``password`` is theirs (rate limited like a login)."""
@@ -136,30 +162,39 @@ class Accounts:
         await self._reserve(self._account_limiter, key, now)
         failed = True
         try:
-            failed = await self._check_password(record.username, password) is None
+            failed = not (await self._check_password(record.username, password)).matched
+        except ServiceBusy:
+            failed = False
+            raise
         finally:
             await self._account_limiter.release(key, self._clock(), failed=failed)
         if failed:
             raise InvalidCredentials
         return record
 
-    async def _check_password(self, name: str | None, password: object) -> UserRecord | None:
-        """The user when ``password`` is theirs, else None, always after one argon2 verification."""
+    async def _check_password(self, name: str | None, password: object) -> _PasswordCheck:
+        """Look ``name`` up and check ``password``: always one argon2 verification of the NFKC form,
+        and a second of the raw text when that differs (legacy hashes). The unknown user's dummy path
+        does the same, so the cost depends on the input, never on whether the account exists."""
         usable = isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD_LENGTH
-        candidate = password if usable and isinstance(password, str) else ""
+        raw = password if usable and isinstance(password, str) else ""
+        candidates = list(dict.fromkeys((normalize_password(raw), raw)))
         user = await self._store.get_user_by_name(name) if name is not None else None
         if user is None:
-            await self._hasher.verify_dummy(candidate)
-            return None
-        ok = await self._hasher.verify(user.password_hash, candidate)
-        return user if ok and usable else None
+            for candidate in candidates:
+                await self._hasher.verify_dummy(candidate)
+            return _PasswordCheck(None, matched=False, legacy=False)
+        for candidate in candidates:
+            if await self._hasher.verify(user.password_hash, candidate):
+                return _PasswordCheck(user, matched=usable, legacy=candidate is not candidates[0])
+        return _PasswordCheck(user, matched=False, legacy=False)
 
     async def create(
         self, username: str, password: str, *, roles: Sequence[str], scopes: Sequence[str]
     ) -> UserInfo:
         """InvalidRequest on a bad name/password/role/scope, Conflict if the name is taken."""
         name = normalize_username(username)
-        check_new_password(password)
+        normalized = self._password_policy.check(password, username=name)
         # A plain string is a space-separated list, never a sequence of letters.
         role_list = parse_scope(roles if isinstance(roles, str) else list(roles))
         scope_list = parse_scope(scopes if isinstance(scopes, str) else list(scopes))
@@ -167,7 +202,7 @@ class Accounts:
         user = UserRecord(
             id=opaque.new_id(),
             username=name,
-            password_hash=await self._hasher.hash(password),
+            password_hash=await self._hasher.hash(normalized),
             disabled=False,
             roles=role_list,
             scopes=scope_list,
@@ -209,7 +244,7 @@ class Accounts:
 
     async def set_password(self, user: UserRecord, password: object, kind: str) -> None:
         """Hash and store a new password (InvalidRequest if unacceptable); audited as ``kind``."""
-        new_password = check_new_password(password)
+        new_password = self._password_policy.check(password, username=user.username)
         now = self._clock()
         await self._store.set_password_hash(user.id, await self._hasher.hash(new_password), now)
         await self._store.add_audit_event(kind, now, user_id=user.id)

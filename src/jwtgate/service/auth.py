@@ -25,6 +25,7 @@ from jwtgate.service.accounts import Accounts
 from jwtgate.service.authority import TokenAuthority
 from jwtgate.service.clients import ClientRegistry
 from jwtgate.service.keyring import KeyInfo, KeyRing, KeyStore, Rotation
+from jwtgate.service.password_policy import PasswordPolicy
 from jwtgate.service.passwords import Argon2Hasher, PasswordHasher
 from jwtgate.service.policy import SIGNING_ALGORITHMS, ServicePolicy
 from jwtgate.service.ports import RevocationBroadcaster, Store
@@ -60,6 +61,7 @@ class AuthService:
         broadcaster: RevocationBroadcaster | None = None,
         secrets: ServerSecrets | None = None,
         writable: bool = True,
+        password_policy: PasswordPolicy | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
@@ -68,7 +70,12 @@ class AuthService:
         self._authority = TokenAuthority(ring, policy, store, clock, broadcaster, writable=writable)
         self._sessions = Sessions(store, policy, self._authority, clock)
         self._accounts = Accounts(
-            store, hasher, clock, account_limiter=account_limiter, ip_limiter=ip_limiter
+            store,
+            hasher,
+            clock,
+            account_limiter=account_limiter,
+            ip_limiter=ip_limiter,
+            password_policy=password_policy,
         )
         self._clients = ClientRegistry(store, store, clock)
         self._maintenance: asyncio.Task[None] | None = None
@@ -91,6 +98,7 @@ class AuthService:
         broadcaster: RevocationBroadcaster | None = None,
         create: bool = True,
         secret_names: tuple[str, ...] = SERVER_SECRET_NAMES,
+        password_policy: PasswordPolicy | None = None,
     ) -> AuthService:
         """Load the key ring (from ``keys``, by default the store itself), the server secrets and the
         denylist. With ``create`` (a server, ``jwtgate init``), a missing ring and missing secrets are
@@ -101,6 +109,7 @@ class AuthService:
         called); ``sync_interval`` seconds between background syncs with the other instances (None: a
         sync happens lazily on requests, as the CLI needs). ``broadcaster``: where revocations and key
         ring changes are pushed after each commit (best effort).
+        ``password_policy``: what new passwords must satisfy (the NIST-style default when None).
 
         The service owns ``store`` and ``broadcaster`` from here on: :meth:`close` closes them, and
         so does a failed open."""
@@ -128,6 +137,7 @@ class AuthService:
                 broadcaster=broadcaster,
                 secrets=secrets,
                 writable=create,
+                password_policy=password_policy,
             )
             await service._authority.sync(now, force=True)
             if create:
@@ -309,9 +319,11 @@ class AuthService:
 
     # ------------------------------------------------------------------ sessions
     async def logout(self, session_id: str) -> None:
-        """Revoke this session (idempotent)."""
+        """Revoke this session (idempotent); the audit event names its user."""
         if isinstance(session_id, str) and len(session_id) <= 64:
-            await self._sessions.revoke([session_id], self._clock(), "logout", user_id=None)
+            session = await self.store.get_session(session_id)
+            user_id = None if session is None else session.user_id
+            await self._sessions.revoke([session_id], self._clock(), "logout", user_id=user_id)
 
     async def logout_all(self, user_id: str) -> int:
         """Revoke every session of the user; returns how many were still live."""

@@ -1,4 +1,7 @@
-"""Checks on caller input before it reaches the store: types, sizes, character sets."""
+"""Checks on caller input before it reaches the store: types, sizes, character sets.
+
+New passwords are checked by :class:`~jwtgate.service.password_policy.PasswordPolicy`.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +9,13 @@ import re
 import unicodedata
 
 from jwtgate.errors import InvalidRequest
-from jwtgate.service.passwords import MAX_PASSWORD_LENGTH
 
 __all__ = [
-    "MIN_PASSWORD_LENGTH",
-    "check_new_password",
     "clean_text",
     "normalize_username",
     "parse_scope",
 ]
 
-MIN_PASSWORD_LENGTH = 8
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,63}")
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
@@ -31,16 +30,6 @@ def normalize_username(value: object) -> str:
     if _USERNAME.fullmatch(name) is None:
         raise InvalidRequest("a username is 1-64 characters from a-z, 0-9, '.', '_', '@', '+', '-'")
     return name
-
-
-def check_new_password(value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidRequest("a password must be a string")
-    if not MIN_PASSWORD_LENGTH <= len(value) <= MAX_PASSWORD_LENGTH:
-        raise InvalidRequest(f"a password is {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long")
-    if "\x00" in value:
-        raise InvalidRequest("a password cannot contain NUL characters")
-    return value
 
 
 def parse_scope(value: object) -> tuple[str, ...]:
