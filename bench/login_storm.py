@@ -109,15 +109,23 @@ class Variant:
         self.name = name
         data_dir = workdir / name
         env = child_env(extra, source)
-        add_user = ["user", "add", USER, "--password-stdin", "--data-dir", str(data_dir)]
-        subprocess.run(
-            [sys.executable, "-m", "jwtgate", *add_user],
-            input=PASSWORD + "\n",
-            text=True,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        # `init` creates the data since 0.2; earlier versions created it with the first `user add`.
+        for add_user in (
+            ["init", "--user", USER, "--password-stdin", "--data-dir", str(data_dir)],
+            ["user", "add", USER, "--password-stdin", "--data-dir", str(data_dir)],
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "jwtgate", *add_user],
+                input=PASSWORD + "\n",
+                text=True,
+                env=env,
+                check=False,
+                capture_output=True,
+            )
+            if done.returncode == 0:
+                break
+        else:
+            raise SystemExit(f"could not create the user: {done.stderr}")
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.server = subprocess.Popen(

@@ -76,6 +76,7 @@ def cli_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_cli_user_add_and_set_password_explain_a_refusal(cli_data_dir: Path) -> None:
     runner = CliRunner()
+    assert runner.invoke(cli_app, ["init", "--data-dir", str(cli_data_dir)]).exit_code == 0
     where = ["--data-dir", str(cli_data_dir), "--password-stdin"]
     weak = runner.invoke(cli_app, ["user", "add", "oscar", *where], input="password\n")
     assert weak.exit_code == 1
