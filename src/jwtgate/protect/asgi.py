@@ -18,7 +18,7 @@ from typing import Any
 
 from jwtgate.errors import InvalidRequest, JwtgateError
 from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
-from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser, check_grants
+from jwtgate.protect.guard import AnonymousUser, Guard
 from jwtgate.protect.paths import OpenPaths
 
 __all__ = ["JWTAuthMiddleware"]
@@ -35,9 +35,10 @@ _ANONYMOUS = AnonymousUser()
 
 
 class JWTAuthMiddleware:
-    """``JWTAuthMiddleware(app, issuer=..., audience=..., jwks_url=... | keys=..., ...)``.
+    """``JWTAuthMiddleware(app, provider=Keycloak(...))`` or ``(app, issuer=, audience=, jwks_url=)``.
 
-    Either pass a ready ``guard=`` or the :class:`Guard` options as keywords. ``exclude_paths`` are left
+    Either pass a ready ``guard=`` or the :class:`Guard` options as keywords (``provider=``,
+    ``issuers=``, or the plain ``issuer=``/``audience=`` form). ``exclude_paths`` are left
     open: exact paths, or prefixes written with a trailing ``*`` (``"/public/*"``). ``realm`` goes into
     ``WWW-Authenticate``. The guard starts on ASGI lifespan startup (or the first request) and stops on
     lifespan shutdown.
@@ -95,13 +96,13 @@ class JWTAuthMiddleware:
                 return
             claims = await self.guard.authenticate(token)
             if self._scopes or self._roles:
-                check_grants(claims, self._scopes, self._roles)
+                self.guard.check_grants(claims, self._scopes, self._roles)
         except Exception as err:
             # Any failure (bad token, 403, 503, even a bug) refuses the request: never a 500 or a pass.
             await self._refuse(scope, send, rejection(err, self.realm, scope=self._scope_text))
             return
         scope["auth"] = claims
-        scope["user"] = TokenUser(claims)
+        scope["user"] = self.guard.user(claims)
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, answer: Rejection) -> None:
