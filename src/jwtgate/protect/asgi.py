@@ -18,7 +18,7 @@ from typing import Any
 
 from jwtgate.errors import InvalidRequest, JwtgateError
 from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
-from jwtgate.protect.guard import AnonymousUser, Guard
+from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser
 from jwtgate.protect.paths import OpenPaths
 
 __all__ = ["JWTAuthMiddleware"]
@@ -62,6 +62,7 @@ class JWTAuthMiddleware:
         self._scopes = self.guard.scopes
         self._roles = self.guard.roles
         self._scope_text = " ".join(self._scopes)
+        self._claim_map = self.guard.fixed_claim_map
         self._missing = missing_token(realm)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -102,7 +103,8 @@ class JWTAuthMiddleware:
             await self._refuse(scope, send, rejection(err, self.realm, scope=self._scope_text))
             return
         scope["auth"] = claims
-        scope["user"] = self.guard.user(claims)
+        claim_map = self._claim_map
+        scope["user"] = self.guard.user(claims) if claim_map is None else TokenUser(claims, claim_map)
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, answer: Rejection) -> None:

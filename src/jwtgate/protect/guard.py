@@ -147,8 +147,9 @@ class Guard:
       see :data:`~jwtgate.protect.providers.OPTIONS`). Without options this is the strict RFC 9068
       profile, as before.
 
-    ``revocation``: ``"off"``; ``"feed"`` polls ``revocation_url`` (default: ``/api/revocations`` on the
-    JWKS host, else on the issuer) every ``revocation_interval`` seconds; ``"redis"`` subscribes to
+    ``revocation`` (for the tokens of the first issuer: a jwtgate server): ``"off"``; ``"feed"``
+    polls ``revocation_url`` (default: ``/api/revocations`` on the JWKS host, else on the issuer)
+    every ``revocation_interval`` seconds; ``"redis"`` subscribes to
     ``redis_channel`` at ``redis_url`` and backfills from the feed on every (re)subscription.
     ``revocation_source`` overrides both (tests, custom sources).
     ``scopes``/``roles`` are required of every token this guard accepts through a middleware.
@@ -363,12 +364,20 @@ class Guard:
         """The :class:`TokenUser` for verified claims (scopes and roles read the issuer's way)."""
         return TokenUser(claims, self.claim_map(claims))
 
-    def _check_revocation(self, claims: dict[str, Any]) -> None:
+    def _check_revocation(self, claims: dict[str, Any], trust: _Trust) -> None:
         revocations = self._revocations
-        if revocations is not None:
+        # The revocation feed is the first issuer's (a jwtgate server): its entries name that issuer's
+        # sessions, tokens and users, and must not refuse another issuer's tokens that share a sub.
+        if revocations is not None and trust is self._trusts[0]:
             revocations.check_fresh()
             if revocations.denylist.is_revoked(claims):
                 raise RevokedToken
+
+    @property
+    def fixed_claim_map(self) -> ClaimMap | None:
+        """The claim map of the only trusted issuer; None with several (then see :meth:`claim_map`)."""
+        single = self._single
+        return None if single is None else single.claims
 
     # -- async (ASGI, FastAPI) ---------------------------------------------------------------------
 
@@ -390,7 +399,8 @@ class Guard:
                 raise
             trust.use_keys(await jwks.refresh(kid=err.kid))
             claims = trust.verifier.verify(token)
-        self._check_revocation(claims)
+        if self._revocations is not None:
+            self._check_revocation(claims, trust)
         return claims
 
     def _refresh_in_background(self, trust: _Trust, jwks: JWKSClient) -> None:
@@ -456,7 +466,7 @@ class Guard:
                 raise
             trust.use_keys(jwks.refresh_sync(kid=err.kid))
             claims = trust.verifier.verify(token)
-        self._check_revocation(claims)
+        self._check_revocation(claims, trust)
         return claims
 
     def start_sync(self, timeout: float = 10.0) -> None:

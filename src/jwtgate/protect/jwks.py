@@ -324,5 +324,16 @@ def _import_failure(entry: dict[str, Any], err: Exception) -> str:
     return f"are unusable {entry.get('kty')!s} keys"
 
 
+_SINGULAR = {"are": "is", "lack": "lacks", "have": "has"}
+
+
 def _summary(skipped: Counter[str]) -> str:
-    return ", ".join(f"{count} key{'s' if count > 1 else ''} {reason}" for reason, count in skipped.items())
+    """``3 keys lack alg, 1 key is symmetric``: reasons are written for the plural."""
+    parts = []
+    for reason, count in skipped.items():
+        if count == 1:
+            verb, _, rest = reason.partition(" ")
+            parts.append(f"1 key {_SINGULAR.get(verb, verb)} {rest}")
+        else:
+            parts.append(f"{count} keys {reason}")
+    return ", ".join(parts)

@@ -280,6 +280,10 @@ def EntraID(tenant_id: str, *, audience: str | Collection[str], version: int = 2
     RS256 is the one allowed algorithm that fits them. Scopes in ``scp`` (a string), roles in ``roles``."""
     if type(tenant_id) is not str or not tenant_id or "/" in tenant_id:
         raise ConfigError("EntraID: tenant_id must be the tenant's id (a GUID) or domain")
+    if tenant_id.lower() in ("common", "organizations", "consumers"):
+        # Their metadata names "{tenantid}" as issuer: every tenant's tokens would pass. Trust tenants
+        # one by one instead (issuers=[EntraID(a, ...), EntraID(b, ...)]).
+        raise ConfigError("EntraID: give one tenant's id; multi-tenant endpoints would trust every tenant")
     if version == 2:
         issuer = f"https://login.microsoftonline.com/{tenant_id}/v2.0"
         discovery = openid_configuration_url(issuer)
