@@ -8,6 +8,11 @@ FastAPI, Litestar, Quart or any ASGI app.
 
 The hot path reads the header list once, and a token seen before costs one cache lookup in the Verifier
 plus the expiry and revocation checks.
+
+Authentication schemes: the ``Authorization`` value is read by :func:`~jwtgate.bearer.bearer_token` and
+the token checked by :meth:`Guard.authenticate`; a second scheme (DPoP, RFC 9449: ``DPoP <token>`` plus
+a ``DPoP`` proof header bound to the method and URL) plugs in at that one place, next to the bearer
+branch, and hands the proof check to its own module before the same ``authenticate`` call.
 """
 
 from __future__ import annotations
