@@ -477,6 +477,103 @@ def profile(alg: str, requests: int) -> None:
     stats.sort_stats("tottime").print_stats(14)
 
 
+def inproc(batch: int, rounds: int) -> None:
+    """The same apps driven in process through a raw ASGI cycle (no sockets, no uvicorn), variants
+    interleaved batch by batch and timed in process CPU time: robust to other load on the machine,
+    and stricter than wrk (the open request is cheaper without the HTTP server, so any guard
+    overhead weighs more in the ratio)."""
+    import asyncio
+    import statistics
+
+    with tempfile.TemporaryDirectory(prefix="jwtgate-bench-") as tmp:
+        workdir = Path(tmp)
+        count = batch * rounds
+        print(f"issuing {count} RS256 and HS256 tokens ...", flush=True)
+        prepare(workdir, count)
+        prepare(workdir, count, "HS256")
+        rs = (workdir / "tokens.txt").read_text().split()
+        hs = (workdir / "tokens-HS256.txt").read_text().split()
+        apps = {
+            "open": open_app(),
+            "guard RS256": protected_app(workdir),
+            "floor RS256": floor_app(workdir),
+            "guard HS256": protected_app(workdir, "HS256"),
+            "floor HS256": floor_app(workdir, "HS256"),
+        }
+        # (row, app, tokens per round: a fresh slice, or the same one token again)
+        rows = [
+            ("open", "open", lambda r: [rs[0]] * batch),
+            ("guard repeated RS256", "guard RS256", lambda r: [rs[0]] * batch),
+            ("guard fresh RS256", "guard RS256", lambda r: rs[r * batch : (r + 1) * batch]),
+            ("floor RS256", "floor RS256", lambda r: rs[r * batch : (r + 1) * batch]),
+            ("guard repeated HS256", "guard HS256", lambda r: [hs[0]] * batch),
+            ("guard fresh HS256", "guard HS256", lambda r: hs[r * batch : (r + 1) * batch]),
+            ("floor HS256", "floor HS256", lambda r: hs[r * batch : (r + 1) * batch]),
+        ]
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        statuses: list[int] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        async def drive(app: Any, tokens: list[str]) -> None:
+            for token in tokens:
+                headers = [
+                    (b"host", b"127.0.0.1:8000"),
+                    (b"user-agent", b"bench"),
+                    (b"authorization", b"Bearer " + token.encode()),
+                ]
+                scope = {
+                    "type": "http",
+                    "asgi": {"version": "3.0"},
+                    "http_version": "1.1",
+                    "method": "GET",
+                    "scheme": "http",
+                    "path": PATH,
+                    "raw_path": PATH.encode(),
+                    "root_path": "",
+                    "query_string": b"",
+                    "headers": headers,
+                    "client": ("127.0.0.1", 40000),
+                    "server": ("127.0.0.1", 8000),
+                }
+                await app(scope, receive, send)
+
+        loop = asyncio.new_event_loop()
+        samples: dict[str, list[float]] = {name: [] for name, _, _ in rows}
+        for app_name, app in apps.items():  # warm-up (stacks, caches) with tokens no round uses again
+            loop.run_until_complete(drive(app, [(hs if "HS256" in app_name else rs)[0]] * 50))
+        for round_number in range(rounds):
+            for name, app_name, tokens_for in rows:
+                tokens = tokens_for(round_number)
+                statuses.clear()
+                started = time.process_time()
+                loop.run_until_complete(drive(apps[app_name], tokens))
+                samples[name].append((time.process_time() - started) / len(tokens) * 1e6)
+                if set(statuses) != {200}:
+                    raise RuntimeError(f"{name}: answers {sorted(set(statuses))}")
+        loop.close()
+    print(f"\n{'row':>22}  {'us/request':>10}  (median of {rounds} interleaved batches of {batch})")
+    for name, values in samples.items():
+        print(f"{name:>22}  {statistics.median(values):10.1f}")
+    print()
+    for label, top, bottom, target in [
+        ("guard fresh / floor RS256", "floor RS256", "guard fresh RS256", 0.95),
+        ("guard fresh / floor HS256", "floor HS256", "guard fresh HS256", 0.95),
+        ("guard repeated RS256 / open", "open", "guard repeated RS256", 0.95),
+        ("guard repeated HS256 / open", "open", "guard repeated HS256", 0.95),
+    ]:
+        # Throughput ratio = inverse cost ratio, per round (adjacent batches), then the median.
+        ratios = [a / b for a, b in zip(samples[top], samples[bottom], strict=True)]
+        ratio = statistics.median(ratios)
+        verdict = "meets" if ratio >= target else "BELOW"
+        print(f"{label:>28}  {ratio:5.3f}x  >= {target}x ({verdict})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
@@ -493,7 +590,13 @@ def main() -> None:
     profile_cmd = sub.add_parser("profile", help="profile the fresh-token path in process")
     profile_cmd.add_argument("--alg", default="RS256", choices=["RS256", "HS256"])
     profile_cmd.add_argument("--requests", type=int, default=20000)
+    inproc_cmd = sub.add_parser("inproc", help="the same apps in process, interleaved, CPU time")
+    inproc_cmd.add_argument("--batch", type=int, default=400)
+    inproc_cmd.add_argument("--rounds", type=int, default=25)
     args = parser.parse_args()
+    if args.command == "inproc":
+        inproc(args.batch, args.rounds)
+        return
     if args.command == "serve":
         serve(args.variant, args.port, args.workdir)
         return

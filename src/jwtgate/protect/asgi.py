@@ -64,6 +64,7 @@ class JWTAuthMiddleware:
         self.guard = guard if guard is not None else Guard(**guard_options)
         self.realm = realm
         self._open_paths = OpenPaths(exclude_paths)
+        self._has_open_paths = bool(exclude_paths)
         self._scopes = self.guard.scopes
         self._roles = self.guard.roles
         self._scope_text = " ".join(self._scopes)
@@ -78,8 +79,7 @@ class JWTAuthMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        if path in self._open_paths:
+        if self._has_open_paths and scope["path"] in self._open_paths:
             scope["auth"] = None
             scope["user"] = _ANONYMOUS
             scope["jwtgate.guard"] = self.guard
@@ -95,21 +95,29 @@ class JWTAuthMiddleware:
         if header is None:
             await self._refuse(scope, send, self._missing)
             return
+        guard = self.guard
         try:
-            token = bearer_token(header.decode("latin-1"))
-            if token is None:
-                await self._refuse(scope, send, self._missing)
-                return
-            claims = await self.guard.authenticate(token)
+            # The common spelling, read without decoding the whole header first; anything else
+            # (other case, other scheme, empty) goes through bearer_token, which decides.
+            token = header[7:].decode("latin-1").strip(" \t") if header[:7] == b"Bearer " else None
+            if not token:
+                token = bearer_token(header.decode("latin-1"))
+                if token is None:
+                    await self._refuse(scope, send, self._missing)
+                    return
+            # Without I/O to wait for (keys known and fresh), no coroutine is needed.
+            claims = guard.authenticate_now(token)
+            if claims is None:
+                claims = await guard.authenticate(token)
             if self._scopes or self._roles:
-                self.guard.check_grants(claims, self._scopes, self._roles)
+                guard.check_grants(claims, self._scopes, self._roles)
         except Exception as err:
             # Any failure (bad token, 403, 503, even a bug) refuses the request: never a 500 or a pass.
             await self._refuse(scope, send, rejection(err, self.realm, scope=self._scope_text))
             return
         scope["auth"] = claims
         claim_map = self._claim_map
-        scope["user"] = self.guard.user(claims) if claim_map is None else TokenUser(claims, claim_map)
+        scope["user"] = guard.user(claims) if claim_map is None else TokenUser(claims, claim_map)
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, answer: Rejection) -> None:

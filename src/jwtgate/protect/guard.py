@@ -381,6 +381,25 @@ class Guard:
 
     # -- async (ASGI, FastAPI) ---------------------------------------------------------------------
 
+    def authenticate_now(self, token: str) -> dict[str, Any] | None:
+        """What :meth:`authenticate` returns when it needs no I/O (started, keys fresh and known);
+        ``None`` when the caller must ``await authenticate(token)`` instead. Raises like it."""
+        if not self._started:
+            return None
+        trust = self._single or self._trust_for(token)
+        jwks = trust.jwks
+        if jwks is not None and jwks.is_stale():
+            return None
+        try:
+            claims = trust.verifier.verify(token)
+        except UnknownKey as err:
+            if jwks is None or err.kid is None:
+                raise
+            return None  # a refetch may know the kid
+        if self._revocations is not None:
+            self._check_revocation(claims, trust)
+        return claims
+
     async def authenticate(self, token: str) -> dict[str, Any]:
         """Verified claims of ``token``; raises TokenError (401) or GuardUnavailable (503)."""
         if not self._started:
