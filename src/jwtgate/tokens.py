@@ -364,11 +364,11 @@ class Verifier:
         for name, expected in self._expected:
             if claims[name] != expected:
                 raise InvalidClaim(f"claim {name} has an unexpected value", claim=name)
+        get = claims.get
         for name in _STRING_CLAIMS:
-            if name in claims:
-                value = claims[name]
-                if type(value) is not str or (not value and name != "scope"):
-                    raise InvalidClaim(f"claim {name} must be a non-empty string", claim=name)
+            value = get(name, "absent")  # one lookup; a present null is not a string and is refused
+            if type(value) is not str or (not value and name != "scope"):
+                raise InvalidClaim(f"claim {name} must be a non-empty string", claim=name)
 
     def _validity(self, claims: dict[str, Any]) -> tuple[float, float]:
         """The interval in which the (already checked) time claims accept the token, leeway included."""
