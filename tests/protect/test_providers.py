@@ -20,10 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from jwtgate import Key, generate_key
+from jwtgate import Key, KeySet, generate_key
+from jwtgate.errors import MalformedToken, RevokedToken
 from jwtgate.jose.b64 import b64url_encode
 from jwtgate.jose.jsonutil import dumps_compact
-from jwtgate.protect import Guard, JWTAuthMiddleware
+from jwtgate.protect import Denylist, Guard, JWTAuthMiddleware
 from jwtgate.protect.providers import (
     OIDC,
     Auth0,
@@ -523,24 +524,58 @@ async def test_google_accepts_both_issuer_spellings(idp_key: Key, stranger_key: 
 
 
 async def test_x5t_in_the_header_is_refused_by_the_strict_default(idp_key: Key) -> None:
-    guard = Guard(issuer="https://auth.test", audience="jwtgate", keys=_keyset(idp_key))
+    guard = Guard(issuer="https://auth.test", audience="jwtgate", keys=_keyset(idp_key), clock=Clock())
     app = JWTAuthMiddleware(api(), guard=guard)
-    token = sign(idp_key, {"typ": "at+jwt", "x5t": "abc"}, _jwtgate(NOW))
     try:
-        answer = await get(app, token)
-        assert answer.status == 401
-        guard_clocked = Guard(
-            issuer="https://auth.test", audience="jwtgate", keys=_keyset(idp_key), clock=Clock()
-        )
         ok = sign(idp_key, {"typ": "at+jwt"}, _jwtgate(NOW))
-        assert (await guard_clocked.authenticate(ok))["sub"] == "alice"
+        assert (await get(app, ok)).status == 200
+        with_x5t = sign(idp_key, {"typ": "at+jwt", "x5t": "abc"}, _jwtgate(NOW))
+        assert (await get(app, with_x5t)).status == 401
+        with pytest.raises(MalformedToken, match="x5t"):
+            await guard.authenticate(with_x5t)
     finally:
         await guard.aclose()
 
 
-def _keyset(key: Key) -> Any:
-    from jwtgate import KeySet
+class _StaticRevocations:
+    """A revocation source that is always in sync: only the denylist matters here."""
 
+    def __init__(self, clock: Clock) -> None:
+        self.denylist = Denylist(clock=clock)
+
+    def check_fresh(self) -> None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_revocations_apply_to_the_first_issuer_only(idp_key: Key, stranger_key: Key) -> None:
+    clock = Clock()
+    source = _StaticRevocations(clock)
+    source.denylist.add("sid", "s1", NOW + 3600)
+    guard = Guard(
+        issuers=[
+            Jwtgate("https://auth.test", keys=_keyset(idp_key)),
+            OIDC(OTHER, audience="api", keys=_keyset(stranger_key)),
+        ],
+        revocation_source=source,
+        clock=clock,
+    )
+    try:
+        with pytest.raises(RevokedToken):
+            await guard.authenticate(sign(idp_key, {"typ": "at+jwt"}, _jwtgate(NOW)))
+        # Another issuer's session ids live in another namespace: the same value revokes nothing there.
+        other = sign(stranger_key, {"typ": "JWT"}, {**_oidc(NOW), "iss": OTHER, "sid": "s1"})
+        assert (await guard.authenticate(other))["sid"] == "s1"
+    finally:
+        await guard.aclose()
+
+
+def _keyset(key: Key) -> KeySet:
     return KeySet([key.public_key()])
 
 
