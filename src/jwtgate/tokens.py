@@ -25,7 +25,7 @@ from jwtgate.errors import (
     UnsupportedAlgorithm,
     WrongType,
 )
-from jwtgate.jose.b64 import b64url_encode, decode_checked
+from jwtgate.jose.b64 import b64url_encode, decode_signed_parts
 from jwtgate.jose.jsonutil import dumps_compact, loads_object
 from jwtgate.jose.jwa import ALGORITHMS
 from jwtgate.jose.jwk import Key
@@ -295,13 +295,19 @@ class Verifier:
             return _copy_claims(claims, containers)
         if match_compact(token) is None:
             raise MalformedToken("not a compact JWS")
-        head, payload, signature = token.split(".")
+        # Exactly two dots (matched above): only the header is needed as a string (its cache key).
+        head_length = token.index(".")
+        payload_length = token.index(".", head_length + 1) - head_length - 1
+        head = token[:head_length]
         key = self._headers.get(head)
         if key is None:
             key = self._key_for_header(head)
+        signing_input, payload_bytes, signature_bytes = decode_signed_parts(
+            token, head_length, payload_length
+        )
         # key._verify is what Key.verify calls: one frame less on the path every fresh token takes.
-        key._verify(token[: len(head) + len(payload) + 1].encode("ascii"), decode_checked(signature))
-        claims = loads_object(decode_checked(payload))
+        key._verify(signing_input, signature_bytes)
+        claims = loads_object(payload_bytes)
         self._check_claims(claims)
         self._check_times(claims, current)
         if self._cache_size:

@@ -144,3 +144,38 @@ def test_keyset_from_jwks_with_algorithms() -> None:
     assert [item.kid for item in keys] == ["r"]
     assert len(keys.skipped) == 1
     assert len(KeySet.from_jwks(document)) == 0
+
+
+@pytest.mark.parametrize("segment", [1, 2])
+def test_non_canonical_base64_in_payload_or_signature_is_refused(key: Key, segment: int) -> None:
+    from jwtgate.jose.b64 import decode_checked, decode_signed_parts
+
+    token = _sign(key, {"typ": "at+jwt"}, _claims())
+    parts = token.split(".")
+    for _ in range(4):  # make the segment's length leave 2 or 3 characters in its last quantum
+        if len(parts[segment]) & 3 in (2, 3):
+            break
+        parts[segment] = parts[segment][:-1]
+    last = parts[segment][-1]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    parts[segment] = parts[segment][:-1] + alphabet[alphabet.index(last) | 1]  # a low bit set
+    forged = ".".join(parts)
+    with pytest.raises(MalformedToken):
+        decode_checked(parts[segment])
+    with pytest.raises(MalformedToken):
+        decode_signed_parts(forged, len(parts[0]), len(parts[1]))
+    with pytest.raises(MalformedToken):
+        _verifier(key).verify(forged)
+
+
+def test_decode_signed_parts_matches_decode_checked(key: Key) -> None:
+    from jwtgate.jose.b64 import decode_checked, decode_signed_parts
+
+    for n in range(8):
+        token = _sign(key, {"typ": "at+jwt"}, _claims(pad="x" * n))
+        head, payload, signature = token.split(".")
+        assert decode_signed_parts(token, len(head), len(payload)) == (
+            f"{head}.{payload}".encode(),
+            decode_checked(payload),
+            decode_checked(signature),
+        )
