@@ -10,12 +10,19 @@ httptools) pinned to core 0 and driven by wrk on 127.0.0.1 pinned to core 1, aft
   (served from the verified-token cache after the first request);
 * ``per-request token``: the same protected server, wrk cycling through more distinct pre-issued tokens
   than the cache holds, so every request pays a full RS256 verification;
+* ``floor HS256`` / ``floor RS256``: the in-situ floor, a bare ASGI middleware in front of the same app
+  doing only what a correct check must (split, signature with the bare ``cryptography``/``hmac``
+  primitive, ``orjson``, ``iss``/``aud``/``exp``), with a new token per request;
+* ``guard fresh HS256`` / ``guard repeated HS256`` (and the RS256 rows above): the guard with a new
+  token per request and with one repeated token, HS256 keys;
 * ``tutorial``: the FastAPI-tutorial style endpoint (``OAuth2PasswordBearer`` + ``jwt.decode`` of PyJWT in
   a ``get_current_user`` dependency, a user lookup and a pydantic ``User`` response model), verifying the
   same RS256 tokens with the same checks (``iss``, ``aud``, ``exp``; the public key loaded once).
 
-Prints req/s per variant and the ratios protected/open, per-request/open, protected/tutorial. Any non-2xx
-answer makes the run invalid (reported). This is a benchmark, not a test: nothing asserts timings.
+Prints req/s per variant and the ratios guard-fresh/floor (per algorithm), protected/open,
+protected/tutorial. Any non-2xx answer makes the run invalid (reported). This is a benchmark, not a
+test: nothing asserts timings. ``python -m bench.http profile [--alg RS256]`` profiles the fresh-token
+path in process (cProfile over the ASGI middleware, no HTTP server) and prints the top functions.
 """
 
 # No ``from __future__ import annotations``: FastAPI must resolve the tutorial app's annotations, which
@@ -74,12 +81,66 @@ def open_app() -> Any:
     return app
 
 
-def protected_app(workdir: Path) -> Any:
-    from jwtgate import KeySet
+def protected_app(workdir: Path, alg: str = "RS256") -> Any:
+    from jwtgate import KeySet, key_from_jwk
     from jwtgate.protect import JWTAuthMiddleware
 
-    keys = KeySet.from_jwks(json.loads((workdir / "jwks.json").read_text()))
+    if alg == "RS256":
+        keys = KeySet.from_jwks(json.loads((workdir / "jwks.json").read_text()))
+    else:  # a shared secret: the guard holds the key itself
+        keys = KeySet([key_from_jwk(json.loads((workdir / f"key-{alg}.json").read_text()))])
     return JWTAuthMiddleware(open_app(), issuer=ISSUER, audience=AUDIENCE, keys=keys)
+
+
+def floor_app(workdir: Path, alg: str = "RS256") -> Any:
+    """The in-situ floor: the least a correct check does, as a bare ASGI middleware (no typ, kid, nbf,
+    size or strictness checks, no revocation, no user object): split, signature, JSON, iss/aud/exp."""
+    import base64
+    import hashlib
+    import hmac
+
+    import orjson
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    app = open_app()
+    b64decode = base64.urlsafe_b64decode
+    if alg == "HS256":
+        secret = b64decode(json.loads((workdir / "key-HS256.json").read_text())["k"] + "==")
+        digest = hashlib.sha256
+
+        def check(signing_input: bytes, signature: bytes) -> None:
+            if not hmac.compare_digest(hmac.new(secret, signing_input, digest).digest(), signature):
+                raise ValueError("bad signature")
+    else:
+        verify = load_pem_public_key((workdir / "public.pem").read_bytes()).verify  # type: ignore[union-attr]
+        pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+
+        def check(signing_input: bytes, signature: bytes) -> None:
+            verify(signature, signing_input, pkcs1, sha256)  # type: ignore[call-arg]
+
+    refusal = {"type": "http.response.start", "status": 401, "headers": [(b"content-length", b"0")]}
+
+    async def middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        try:
+            header = next(value for name, value in scope["headers"] if name == b"authorization")
+            head, payload, signature = header[7:].split(b".")
+            check(head + b"." + payload, b64decode(signature + b"=" * (-len(signature) % 4)))
+            claims = orjson.loads(b64decode(payload + b"=" * (-len(payload) % 4)))
+            if claims["iss"] != ISSUER or claims["aud"] != AUDIENCE or claims["exp"] <= time.time():
+                raise ValueError("claims")
+        except Exception:
+            await send(refusal)
+            await send({"type": "http.response.body", "body": b""})
+            return
+        scope["auth"] = claims
+        await app(scope, receive, send)
+
+    return middleware
 
 
 def tutorial_app(workdir: Path) -> Any:
@@ -141,12 +202,18 @@ def tutorial_app(workdir: Path) -> Any:
     return app
 
 
+VARIANTS = ["open", "protected", "protected-HS256", "floor", "floor-HS256", "tutorial"]
+
+
 def serve(variant: str, port: int, workdir: Path) -> None:
     import uvicorn
 
     apps = {
         "open": open_app,
         "protected": lambda: protected_app(workdir),
+        "protected-HS256": lambda: protected_app(workdir, "HS256"),
+        "floor": lambda: floor_app(workdir),
+        "floor-HS256": lambda: floor_app(workdir, "HS256"),
         "tutorial": lambda: tutorial_app(workdir),
     }
     uvicorn.run(
@@ -175,18 +242,21 @@ def _issue_batch(args: tuple[dict[str, Any], int, int]) -> list[str]:
     ]
 
 
-def prepare(workdir: Path, distinct_tokens: int) -> tuple[str, Path]:
+def prepare(workdir: Path, distinct_tokens: int, alg: str = "RS256") -> tuple[str, Path]:
     from jwtgate import KeySet, generate_key
 
-    key = generate_key("RS256")
-    (workdir / "jwks.json").write_text(json.dumps(KeySet([key.public_key()]).to_jwks()))
-    (workdir / "public.pem").write_bytes(key.public_key().to_pem(private=False))
+    key = generate_key(alg)
     jwk = key.to_jwk(private=True)
+    if alg == "RS256":
+        (workdir / "jwks.json").write_text(json.dumps(KeySet([key.public_key()]).to_jwks()))
+        (workdir / "public.pem").write_bytes(key.public_key().to_pem(private=False))
+    else:
+        (workdir / f"key-{alg}.json").write_text(json.dumps(jwk))
     half = distinct_tokens // 2
     with ProcessPoolExecutor(max_workers=2) as pool:
         batches = pool.map(_issue_batch, [(jwk, 0, half), (jwk, half, distinct_tokens - half)])
         tokens = [token for batch in batches for token in batch]
-    tokens_file = workdir / "tokens.txt"
+    tokens_file = workdir / ("tokens.txt" if alg == "RS256" else f"tokens-{alg}.txt")
     tokens_file.write_text("\n".join(tokens) + "\n")
     (workdir / "cycle.lua").write_text(LUA_CYCLE)
     return tokens[0], tokens_file
@@ -268,19 +338,26 @@ def run(
     samples: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="jwtgate-bench-") as tmp:
         workdir = Path(tmp)
-        print(f"issuing {distinct_tokens} RS256 tokens ...", flush=True)
+        print(f"issuing {distinct_tokens} RS256 and HS256 tokens ...", flush=True)
         token, tokens_file = prepare(workdir, distinct_tokens)
-        env = {**os.environ, "JWTGATE_BENCH_TOKENS": str(tokens_file)}
+        hs_token, hs_tokens_file = prepare(workdir, distinct_tokens, "HS256")
+        rs_env = {**os.environ, "JWTGATE_BENCH_TOKENS": str(tokens_file)}
+        hs_env = {**os.environ, "JWTGATE_BENCH_TOKENS": str(hs_tokens_file)}
+        cycle = workdir / "cycle.lua"
         plan = [
             # The open server gets the same requests (header included, ignored): the ratios then
             # measure the guard, not the cost of parsing a longer request.
-            ("open", "open", token, None),
-            ("protected", "protected", token, None),
-            ("per-request token", "protected", None, workdir / "cycle.lua"),
-            ("tutorial", "tutorial", token, None),
+            ("open", "open", token, None, rs_env),
+            ("protected", "protected", token, None, rs_env),
+            ("per-request token", "protected", None, cycle, rs_env),
+            ("floor RS256", "floor", None, cycle, rs_env),
+            ("guard repeated HS256", "protected-HS256", hs_token, None, hs_env),
+            ("guard fresh HS256", "protected-HS256", None, cycle, hs_env),
+            ("floor HS256", "floor-HS256", None, cycle, hs_env),
+            ("tutorial", "tutorial", token, None, rs_env),
         ]
         for round_number in range(1, rounds + 1):
-            for name, variant, bearer, script in plan:
+            for name, variant, bearer, script, env in plan:
                 process, url = start_server(variant, workdir)
                 try:
                     wrk(url, warmup, connections, bearer, script, env)
@@ -324,8 +401,13 @@ def report(results: dict[str, dict[str, Any]]) -> None:
         print(f"{name:>26}  {result['rps']:10.0f}  {result['rps_per_cpu']:15.0f}")
     print()
     targets = [
-        ("protected / open", "protected", "open", 0.9),
+        ("guard fresh / floor RS256", "per-request token", "floor RS256", 0.95),
+        ("guard fresh / floor HS256", "guard fresh HS256", "floor HS256", 0.95),
+        ("protected / open", "protected", "open", 0.95),
+        ("repeated HS256 / open", "guard repeated HS256", "open", 0.95),
         ("per-request token / open", "per-request token", "open", 0.8),
+        ("floor RS256 / open", "floor RS256", "open", 0.8),
+        ("floor HS256 / open", "floor HS256", "open", 0.8),
         ("protected / tutorial", "protected", "tutorial", 2.5),
     ]
     print(f"{'ratio':>26}  {'wall':>6}  {'per CPU-s':>9}  {'per round':>9}  target")
@@ -349,11 +431,154 @@ def report(results: dict[str, dict[str, Any]]) -> None:
             print(f"INVALID {name}: non-2xx={result['non_2xx']} {result['socket_errors']}")
 
 
+def profile(alg: str, requests: int) -> None:
+    """cProfile of the guard with a new token per request, driven in process through the ASGI
+    middleware in front of a bare ASGI app (the web framework's own cost left out)."""
+    import asyncio
+    import cProfile
+    import pstats
+
+    from jwtgate import Issuer, KeySet, generate_key
+    from jwtgate.protect import JWTAuthMiddleware
+
+    key = generate_key(alg)
+    issuer = Issuer(key, issuer=ISSUER, audience=AUDIENCE)
+    tokens = [issuer.issue("alice", ttl=3600, scope="read", session_id=f"s{n}") for n in range(requests)]
+    keys = KeySet([key.public_key() if alg == "RS256" else key])
+
+    async def bare(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = JWTAuthMiddleware(bare, issuer=ISSUER, audience=AUDIENCE, keys=keys)
+
+    async def drive() -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] != 200:
+                raise RuntimeError(f"refused: {message['status']}")
+
+        for token in tokens:
+            scope = {
+                "type": "http",
+                "path": PATH,
+                "headers": [(b"authorization", b"Bearer " + token.encode())],
+            }
+            await app(scope, receive, send)
+
+    profiler = cProfile.Profile()
+    profiler.runcall(asyncio.run, drive())
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    per_request = total / requests * 1e6
+    print(f"{requests} requests, {alg}, fresh token each: {per_request:.1f} us per request (profiled)")
+    stats.sort_stats("tottime").print_stats(14)
+
+
+def inproc(batch: int, rounds: int) -> None:
+    """The same apps driven in process through a raw ASGI cycle (no sockets, no uvicorn), variants
+    interleaved batch by batch and timed in process CPU time: robust to other load on the machine,
+    and stricter than wrk (the open request is cheaper without the HTTP server, so any guard
+    overhead weighs more in the ratio)."""
+    import asyncio
+    import statistics
+
+    with tempfile.TemporaryDirectory(prefix="jwtgate-bench-") as tmp:
+        workdir = Path(tmp)
+        count = batch * rounds
+        print(f"issuing {count} RS256 and HS256 tokens ...", flush=True)
+        prepare(workdir, count)
+        prepare(workdir, count, "HS256")
+        rs = (workdir / "tokens.txt").read_text().split()
+        hs = (workdir / "tokens-HS256.txt").read_text().split()
+        apps = {
+            "open": open_app(),
+            "guard RS256": protected_app(workdir),
+            "floor RS256": floor_app(workdir),
+            "guard HS256": protected_app(workdir, "HS256"),
+            "floor HS256": floor_app(workdir, "HS256"),
+        }
+        # (row, app, tokens per round: a fresh slice, or the same one token again)
+        rows = [
+            ("open", "open", lambda r: [rs[0]] * batch),
+            ("guard repeated RS256", "guard RS256", lambda r: [rs[0]] * batch),
+            ("guard fresh RS256", "guard RS256", lambda r: rs[r * batch : (r + 1) * batch]),
+            ("floor RS256", "floor RS256", lambda r: rs[r * batch : (r + 1) * batch]),
+            ("guard repeated HS256", "guard HS256", lambda r: [hs[0]] * batch),
+            ("guard fresh HS256", "guard HS256", lambda r: hs[r * batch : (r + 1) * batch]),
+            ("floor HS256", "floor HS256", lambda r: hs[r * batch : (r + 1) * batch]),
+        ]
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        statuses: list[int] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        async def drive(app: Any, tokens: list[str]) -> None:
+            for token in tokens:
+                headers = [
+                    (b"host", b"127.0.0.1:8000"),
+                    (b"user-agent", b"bench"),
+                    (b"authorization", b"Bearer " + token.encode()),
+                ]
+                scope = {
+                    "type": "http",
+                    "asgi": {"version": "3.0"},
+                    "http_version": "1.1",
+                    "method": "GET",
+                    "scheme": "http",
+                    "path": PATH,
+                    "raw_path": PATH.encode(),
+                    "root_path": "",
+                    "query_string": b"",
+                    "headers": headers,
+                    "client": ("127.0.0.1", 40000),
+                    "server": ("127.0.0.1", 8000),
+                }
+                await app(scope, receive, send)
+
+        loop = asyncio.new_event_loop()
+        samples: dict[str, list[float]] = {name: [] for name, _, _ in rows}
+        for app_name, app in apps.items():  # warm-up (stacks, caches) with tokens no round uses again
+            loop.run_until_complete(drive(app, [(hs if "HS256" in app_name else rs)[0]] * 50))
+        for round_number in range(rounds):
+            for name, app_name, tokens_for in rows:
+                tokens = tokens_for(round_number)
+                statuses.clear()
+                started = time.process_time()
+                loop.run_until_complete(drive(apps[app_name], tokens))
+                samples[name].append((time.process_time() - started) / len(tokens) * 1e6)
+                if set(statuses) != {200}:
+                    raise RuntimeError(f"{name}: answers {sorted(set(statuses))}")
+        loop.close()
+    print(f"\n{'row':>22}  {'us/request':>10}  (median of {rounds} interleaved batches of {batch})")
+    for name, values in samples.items():
+        print(f"{name:>22}  {statistics.median(values):10.1f}")
+    print()
+    for label, top, bottom, target in [
+        ("guard fresh / floor RS256", "floor RS256", "guard fresh RS256", 0.95),
+        ("guard fresh / floor HS256", "floor HS256", "guard fresh HS256", 0.95),
+        ("guard repeated RS256 / open", "open", "guard repeated RS256", 0.95),
+        ("guard repeated HS256 / open", "open", "guard repeated HS256", 0.95),
+    ]:
+        # Throughput ratio = inverse cost ratio, per round (adjacent batches), then the median.
+        ratios = [a / b for a, b in zip(samples[top], samples[bottom], strict=True)]
+        ratio = statistics.median(ratios)
+        verdict = "meets" if ratio >= target else "BELOW"
+        print(f"{label:>28}  {ratio:5.3f}x  >= {target}x ({verdict})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     serve_cmd = sub.add_parser("serve", help="(internal) serve one variant")
-    serve_cmd.add_argument("variant", choices=["open", "protected", "tutorial"])
+    serve_cmd.add_argument("variant", choices=VARIANTS)
     serve_cmd.add_argument("port", type=int)
     serve_cmd.add_argument("workdir", type=Path)
     parser.add_argument("--seconds", type=int, default=5)
@@ -362,9 +587,21 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=8192, help="distinct tokens (> the 4096-entry cache)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is kept")
     parser.add_argument("--json", action="store_true", help="also print the raw results as JSON")
+    profile_cmd = sub.add_parser("profile", help="profile the fresh-token path in process")
+    profile_cmd.add_argument("--alg", default="RS256", choices=["RS256", "HS256"])
+    profile_cmd.add_argument("--requests", type=int, default=20000)
+    inproc_cmd = sub.add_parser("inproc", help="the same apps in process, interleaved, CPU time")
+    inproc_cmd.add_argument("--batch", type=int, default=400)
+    inproc_cmd.add_argument("--rounds", type=int, default=25)
     args = parser.parse_args()
+    if args.command == "inproc":
+        inproc(args.batch, args.rounds)
+        return
     if args.command == "serve":
         serve(args.variant, args.port, args.workdir)
+        return
+    if args.command == "profile":
+        profile(args.alg, args.requests)
         return
     results = run(args.seconds, args.warmup, args.connections, args.tokens, args.rounds)
     report(results)

@@ -22,10 +22,12 @@ from jwtgate.errors import (
     InvalidClaim,
     MalformedToken,
     NotYetValid,
+    UnsupportedAlgorithm,
     WrongType,
 )
-from jwtgate.jose.b64 import b64url_encode, decode_checked
+from jwtgate.jose.b64 import b64url_encode, decode_signed_parts
 from jwtgate.jose.jsonutil import dumps_compact, loads_object
+from jwtgate.jose.jwa import ALGORITHMS
 from jwtgate.jose.jwk import Key
 from jwtgate.jose.jwks import KeySet
 from jwtgate.jose.jws import (
@@ -60,6 +62,8 @@ RFC9068_REQUIRED = ("iss", "sub", "aud", "exp", "iat", "jti")
 REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "scope"})
 _STRING_CLAIMS = ("sub", "jti", "sid", "client_id", "scope")
 _HEADER_CACHE_SIZE = 64
+#: Key-carrying or extension header members: never tolerated, whatever a policy says.
+_NEVER_IN_HEADER = frozenset({"crit", "jku", "x5u", "x5c", "jwk", "b64", "zip", "enc"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +176,19 @@ _CacheEntry = tuple[dict[str, Any], tuple[str, ...], float, float]
 class Verifier:
     """Verifies RFC 9068 access tokens. :meth:`verify` returns the claims or raises a TokenError.
 
+    The defaults are the strict access-token profile; tokens of other issuers need it loosened on
+    purpose, one option at a time:
+
+    * ``issuer``: one string, or several spellings of the same issuer (Google uses two);
+    * ``types``: accepted header ``typ`` values (case-insensitive); ``None`` accepts any ``typ`` or none;
+    * ``require``: claims that must be present (``exp``, ``iss`` and the audience claim always are);
+    * ``algorithms``: when given, a key whose algorithm is not listed verifies nothing;
+    * ``header_members``: header members allowed besides ``alg``/``typ``/``kid`` (e.g. ``x5t``: never
+      followed, never used to pick a key); ``crit``, ``jku``, ``x5u``, ``x5c``, ``jwk`` never are;
+    * ``audience_claim``: the claim holding the audience (Cognito access tokens carry the client in
+      ``client_id`` and have no ``aud``): the audience is always checked, only its claim changes;
+    * ``claim_values``: claims that must equal a given string (Cognito ``token_use: access``).
+
     ``cache_size`` > 0 keeps that many verified tokens (keyed by the exact string) so a token used for
     many requests is verified twice (a token enters the cache on its second use); time claims are still
     checked on every call, and :meth:`update_keys` clears the cache.
@@ -181,18 +198,26 @@ class Verifier:
         self,
         keys: KeySet,
         *,
-        issuer: str,
+        issuer: str | Iterable[str],
         audience: str | Sequence[str],
         leeway: int = DEFAULT_LEEWAY,
         clock: Clock = time.time,
         max_token_size: int = DEFAULT_MAX_SIZE,
         require: Iterable[str] = RFC9068_REQUIRED,
-        types: Iterable[str] = ACCESS_TOKEN_TYPES,
+        types: Iterable[str] | None = ACCESS_TOKEN_TYPES,
         cache_size: int = 0,
+        algorithms: Iterable[str] | None = None,
+        header_members: Iterable[str] = (),
+        audience_claim: str = "aud",
+        claim_values: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(keys, KeySet):
             raise ConfigError("Verifier needs a KeySet")
-        _check_text(issuer, "issuer")
+        issuers = (issuer,) if isinstance(issuer, str) else _string_tuple(issuer, "issuer")
+        if not issuers:
+            raise ConfigError("at least one issuer is required")
+        for value in issuers:
+            _check_text(value, "issuer")
         audiences = (audience,) if isinstance(audience, str) else tuple(audience)
         if not audiences:
             raise ConfigError("at least one audience is required")
@@ -204,14 +229,37 @@ class Verifier:
             raise ConfigError("max_token_size must be from 256 to 65536 bytes")
         if type(cache_size) is not int or cache_size < 0:
             raise ConfigError("cache_size must be a non-negative integer")
-        required = tuple(dict.fromkeys(("exp", *require)))
-        self.issuer = issuer
+        if isinstance(types, str) or isinstance(algorithms, str) or isinstance(require, str):
+            raise ConfigError("types, algorithms and require are lists of strings, not one string")
+        _check_text(audience_claim, "audience_claim")
+        allowed_algorithms = None if algorithms is None else frozenset(algorithms)
+        if allowed_algorithms is not None:
+            unknown = allowed_algorithms - ALGORITHMS.keys()
+            if unknown or not allowed_algorithms:
+                raise ConfigError(f"algorithms must be some of {', '.join(ALGORITHMS)}")
+        extra_header = frozenset(header_members)
+        forbidden = extra_header & _NEVER_IN_HEADER
+        if forbidden:
+            raise ConfigError(f"header member(s) never allowed: {', '.join(sorted(forbidden))}")
+        expected = dict(claim_values or {})
+        for name, value in expected.items():
+            _check_text(name, "claim name")
+            _check_text(value, f"expected value of {name}")
+        # The audience is never skipped, only read from another claim; iss and exp are always checked.
+        required = tuple(dict.fromkeys(("exp", "iss", audience_claim, *require, *expected)))
+        self.issuer = issuers[0]
+        self.issuers = frozenset(issuers)
         self.audiences = frozenset(audiences)
+        self.audience_claim = audience_claim
         self.leeway = leeway
         self.max_token_size = max_token_size
+        self.algorithms = allowed_algorithms
         self._clock = clock
         self._required = required
-        self._types = frozenset(t.lower() for t in types)
+        self._required_set = frozenset(required)
+        self._types = None if types is None else frozenset(t.lower() for t in types)
+        self._header = ACCESS_TOKEN_HEADER | extra_header
+        self._expected = tuple(expected.items())
         self._keys = keys
         self._headers: dict[str, Key] = {}
         self._cache_size = cache_size
@@ -247,21 +295,31 @@ class Verifier:
             return _copy_claims(claims, containers)
         if match_compact(token) is None:
             raise MalformedToken("not a compact JWS")
-        head, payload, signature = token.split(".")
+        # Exactly two dots (matched above): only the header is needed as a string (its cache key).
+        head_length = token.index(".")
+        payload_length = token.index(".", head_length + 1) - head_length - 1
+        head = token[:head_length]
         key = self._headers.get(head)
         if key is None:
             key = self._key_for_header(head)
-        key.verify(token[: len(head) + len(payload) + 1].encode("ascii"), decode_checked(signature))
-        claims = loads_object(decode_checked(payload))
+        signing_input, payload_bytes, signature_bytes = decode_signed_parts(
+            token, head_length, payload_length
+        )
+        # key._verify is what Key.verify calls: one frame less on the path every fresh token takes.
+        key._verify(signing_input, signature_bytes)
+        claims = loads_object(payload_bytes)
         self._check_claims(claims)
         self._check_times(claims, current)
         if self._cache_size:
             # Admit a token on its second verification only: a token used once (a new token per
             # request) would pay the insertion and push useful entries out. Hashes are enough here: a
             # collision only admits a token early, the cache itself is keyed by the exact string.
+            # The memory of first sightings holds as many tokens as the cache: a token seen again
+            # only after more new tokens than that would be pushed out of the (FIFO) cache before
+            # its next use anyway, so admitting it would cost an insertion and buy nothing.
             seen, fingerprint = self._seen, hash(token)
             if fingerprint not in seen:
-                if len(seen) >= 4 * self._cache_size:
+                if len(seen) >= self._cache_size:
                     seen.clear()
                 seen.add(fingerprint)
                 return claims
@@ -276,11 +334,15 @@ class Verifier:
         return claims
 
     def _key_for_header(self, segment: str) -> Key:
-        header = parse_header(segment, ACCESS_TOKEN_HEADER)
-        typ = header.get("typ")
-        if typ is None or typ.lower() not in self._types:
-            raise WrongType(f"typ must be one of {', '.join(sorted(self._types))}")
+        header = parse_header(segment, self._header)
+        types = self._types
+        if types is not None:
+            typ = header.get("typ")
+            if typ is None or typ.lower() not in types:
+                raise WrongType(f"typ must be one of {', '.join(sorted(types))}")
         key = key_for(header, self._keys)
+        if self.algorithms is not None and key.alg not in self.algorithms:
+            raise UnsupportedAlgorithm(f"alg {key.alg} is not among the allowed algorithms")
         # Header segments repeat across tokens of one key: remember the outcome (bounded, keys only).
         if len(self._headers) >= _HEADER_CACHE_SIZE:
             self._headers.clear()
@@ -288,27 +350,31 @@ class Verifier:
         return key
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
-        for name in self._required:
-            if name not in claims:
-                raise InvalidClaim(f"missing claim {name}", claim=name)
-        # A present claim is checked even when it is null: a required ``"iss": null`` must not pass.
-        if "iss" in claims and claims["iss"] != self.issuer:
+        if not claims.keys() >= self._required_set:  # one C-level test; the loop only names the gap
+            for name in self._required:
+                if name not in claims:
+                    raise InvalidClaim(f"missing claim {name}", claim=name)
+        # Present: required above. Only a string can be an issuer (a list is not even hashable).
+        iss = claims["iss"]
+        if type(iss) is not str or iss not in self.issuers:
             raise InvalidClaim("unexpected issuer", claim="iss")
-        if "aud" in claims:
-            aud = claims["aud"]
-            if type(aud) is str:
-                ok = aud in self.audiences
-            elif type(aud) is list and aud and all(type(item) is str for item in aud):
-                ok = not self.audiences.isdisjoint(aud)
-            else:
-                ok = False
-            if not ok:
-                raise InvalidClaim("unexpected audience", claim="aud")
+        aud = claims[self.audience_claim]
+        if type(aud) is str:
+            ok = aud in self.audiences
+        elif type(aud) is list and aud and all(type(item) is str for item in aud):
+            ok = not self.audiences.isdisjoint(aud)
+        else:
+            ok = False
+        if not ok:
+            raise InvalidClaim("unexpected audience", claim=self.audience_claim)
+        for name, expected in self._expected:
+            if claims[name] != expected:
+                raise InvalidClaim(f"claim {name} has an unexpected value", claim=name)
+        get = claims.get
         for name in _STRING_CLAIMS:
-            if name in claims:
-                value = claims[name]
-                if type(value) is not str or (not value and name != "scope"):
-                    raise InvalidClaim(f"claim {name} must be a non-empty string", claim=name)
+            value = get(name, "absent")  # one lookup; a present null is not a string and is refused
+            if type(value) is not str or (not value and name != "scope"):
+                raise InvalidClaim(f"claim {name} must be a non-empty string", claim=name)
 
     def _validity(self, claims: dict[str, Any]) -> tuple[float, float]:
         """The interval in which the (already checked) time claims accept the token, leeway included."""
@@ -318,13 +384,21 @@ class Verifier:
 
     def _check_times(self, claims: dict[str, Any], now: float) -> None:
         leeway = self.leeway
-        exp = _numeric_date(claims, "exp")
+        # Integers in range (what issuers write) are checked inline; anything else (absent, null, a
+        # float, a string, a bool) goes through _numeric_date, which decides and raises precisely.
+        exp = claims.get("exp")
+        if type(exp) is not int or not 0 <= exp <= MAX_NUMERIC_DATE:
+            exp = _numeric_date(claims, "exp")
         if exp is not None and now >= exp + leeway:
             raise ExpiredToken
-        nbf = _numeric_date(claims, "nbf")
+        nbf = claims.get("nbf")
+        if type(nbf) is not int or not 0 <= nbf <= MAX_NUMERIC_DATE:
+            nbf = _numeric_date(claims, "nbf")
         if nbf is not None and now + leeway < nbf:
             raise NotYetValid
-        iat = _numeric_date(claims, "iat")
+        iat = claims.get("iat")
+        if type(iat) is not int or not 0 <= iat <= MAX_NUMERIC_DATE:
+            iat = _numeric_date(claims, "iat")
         if iat is not None and now + leeway < iat:
             raise NotYetValid("the token was issued in the future")
 
@@ -357,6 +431,12 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
     if (kind is int or kind is float) and 0 <= value <= MAX_NUMERIC_DATE and not math.isnan(value):
         return value  # type: ignore[no-any-return]
     raise InvalidClaim(f"claim {name} must be a NumericDate", claim=name)
+
+
+def _string_tuple(values: object, name: str) -> tuple[str, ...]:
+    if not isinstance(values, list | tuple | set | frozenset):
+        raise ConfigError(f"{name} must be a string or a list of strings")
+    return tuple(values)
 
 
 def _check_text(value: object, name: str) -> None:

@@ -143,10 +143,10 @@ async def test_guard_from_app_state(guard: Guard, issuer: Issuer) -> None:
     async with client_for(app) as client:
         response = await client.get("/me", headers={"Authorization": f"Bearer {make_token(issuer)}"})
         assert response.json() == {"sub": "alice"}
-        # Without add_error_handler, FastAPI wraps the body in "detail"; status and headers are right.
+        # Without add_error_handler the body is still the RFC 6750 one, never {"detail": ...}.
         response = await client.get("/me")
         assert response.status_code == 401
-        assert response.json()["detail"]["error"] == "unauthorized"
+        assert response.json() == {"error": "unauthorized", "error_description": "a bearer token is required"}
         assert response.headers["www-authenticate"] == 'Bearer realm="api"'
 
 

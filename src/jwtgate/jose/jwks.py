@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from jwtgate.errors import ConfigError, UnknownKey
@@ -31,17 +31,18 @@ class KeySet:
         self.skipped: tuple[str, ...] = tuple(skipped)
 
     @classmethod
-    def from_jwks(cls, document: Mapping[str, Any]) -> KeySet:
+    def from_jwks(cls, document: Mapping[str, Any], *, algorithms: Collection[str] | None = None) -> KeySet:
         """Build from a JWKS document ``{"keys": [...]}``. Keys jwtgate cannot use for signatures
         (other key types or curves, ``use: enc``, no algorithm) are left out and listed in ``skipped``;
-        a document that is not a JWKS at all is a ConfigError."""
+        a document that is not a JWKS at all is a ConfigError. ``algorithms``: see :func:`key_from_jwk`
+        (keys without ``alg`` take the one allowed algorithm that fits; others are left out)."""
         if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
             raise ConfigError("a JWKS must be an object with a 'keys' array")
         keys: list[Key] = []
         skipped: list[str] = []
         for entry in document["keys"]:
             try:
-                key = key_from_jwk(entry)
+                key = key_from_jwk(entry, algorithms=algorithms)
             except ConfigError as err:
                 skipped.append(str(err))
                 continue

@@ -8,6 +8,11 @@ FastAPI, Litestar, Quart or any ASGI app.
 
 The hot path reads the header list once, and a token seen before costs one cache lookup in the Verifier
 plus the expiry and revocation checks.
+
+Authentication schemes: the ``Authorization`` value is read by :func:`~jwtgate.bearer.bearer_token` and
+the token checked by :meth:`Guard.authenticate`; a second scheme (DPoP, RFC 9449: ``DPoP <token>`` plus
+a ``DPoP`` proof header bound to the method and URL) plugs in at that one place, next to the bearer
+branch, and hands the proof check to its own module before the same ``authenticate`` call.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 from jwtgate.errors import InvalidRequest, JwtgateError
 from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
-from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser, check_grants
+from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser
 from jwtgate.protect.paths import OpenPaths
 
 __all__ = ["JWTAuthMiddleware"]
@@ -35,9 +40,10 @@ _ANONYMOUS = AnonymousUser()
 
 
 class JWTAuthMiddleware:
-    """``JWTAuthMiddleware(app, issuer=..., audience=..., jwks_url=... | keys=..., ...)``.
+    """``JWTAuthMiddleware(app, provider=Keycloak(...))`` or ``(app, issuer=, audience=, jwks_url=)``.
 
-    Either pass a ready ``guard=`` or the :class:`Guard` options as keywords. ``exclude_paths`` are left
+    Either pass a ready ``guard=`` or the :class:`Guard` options as keywords (``provider=``,
+    ``issuers=``, or the plain ``issuer=``/``audience=`` form). ``exclude_paths`` are left
     open: exact paths, or prefixes written with a trailing ``*`` (``"/public/*"``). ``realm`` goes into
     ``WWW-Authenticate``. The guard starts on ASGI lifespan startup (or the first request) and stops on
     lifespan shutdown.
@@ -58,9 +64,11 @@ class JWTAuthMiddleware:
         self.guard = guard if guard is not None else Guard(**guard_options)
         self.realm = realm
         self._open_paths = OpenPaths(exclude_paths)
+        self._has_open_paths = bool(exclude_paths)
         self._scopes = self.guard.scopes
         self._roles = self.guard.roles
         self._scope_text = " ".join(self._scopes)
+        self._claim_map = self.guard.fixed_claim_map
         self._missing = missing_token(realm)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -71,8 +79,7 @@ class JWTAuthMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        if path in self._open_paths:
+        if self._has_open_paths and scope["path"] in self._open_paths:
             scope["auth"] = None
             scope["user"] = _ANONYMOUS
             scope["jwtgate.guard"] = self.guard
@@ -88,20 +95,29 @@ class JWTAuthMiddleware:
         if header is None:
             await self._refuse(scope, send, self._missing)
             return
+        guard = self.guard
         try:
-            token = bearer_token(header.decode("latin-1"))
-            if token is None:
-                await self._refuse(scope, send, self._missing)
-                return
-            claims = await self.guard.authenticate(token)
+            # The common spelling, read without decoding the whole header first; anything else
+            # (other case, other scheme, empty) goes through bearer_token, which decides.
+            token = header[7:].decode("latin-1").strip(" \t") if header[:7] == b"Bearer " else None
+            if not token:
+                token = bearer_token(header.decode("latin-1"))
+                if token is None:
+                    await self._refuse(scope, send, self._missing)
+                    return
+            # Without I/O to wait for (keys known and fresh), no coroutine is needed.
+            claims = guard.authenticate_now(token)
+            if claims is None:
+                claims = await guard.authenticate(token)
             if self._scopes or self._roles:
-                check_grants(claims, self._scopes, self._roles)
+                guard.check_grants(claims, self._scopes, self._roles)
         except Exception as err:
             # Any failure (bad token, 403, 503, even a bug) refuses the request: never a 500 or a pass.
             await self._refuse(scope, send, rejection(err, self.realm, scope=self._scope_text))
             return
         scope["auth"] = claims
-        scope["user"] = TokenUser(claims)
+        claim_map = self._claim_map
+        scope["user"] = guard.user(claims) if claim_map is None else TokenUser(claims, claim_map)
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, answer: Rejection) -> None:

@@ -7,9 +7,11 @@ flow with ``tokenUrl`` at the jwtgate server's ``/oauth/token`` when it knows th
 
 It works behind :class:`~jwtgate.protect.asgi.JWTAuthMiddleware` (the claims it verified are reused,
 only scopes and roles are checked here) or alone; the guard is then ``guard=``, the one the middleware
-left on an open path, or ``app.state.jwtgate_guard``. Refusals raise :class:`BearerHTTPException`
-(an ``HTTPException`` with RFC 6750 headers); :func:`add_error_handler` renders its body as
-``{"error", "error_description"}`` instead of FastAPI's ``{"detail": ...}``.
+left on an open path, ``app.state.jwtgate_guard``, or one made for ``provider=``. Refusals raise
+:class:`BearerHTTPException` (an ``HTTPException`` with RFC 6750 headers) and are answered with the
+plain ``{"error", "error_description"}`` body, not FastAPI's ``{"detail": ...}``, with no set-up:
+the dependency registers its handler for the running app before raising (see
+:func:`_install_handler`). :func:`add_error_handler` still registers it up front.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the dependency's annotations at run time and
@@ -25,6 +27,7 @@ from starlette.responses import Response
 from jwtgate.errors import ConfigError, InvalidRequest
 from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
 from jwtgate.protect.guard import Guard, TokenUser, check_grants
+from jwtgate.protect.providers import Provider
 
 __all__ = ["BearerHTTPException", "add_error_handler", "require"]
 
@@ -39,16 +42,32 @@ class BearerHTTPException(HTTPException):
 
 
 def add_error_handler(app: FastAPI) -> None:
-    """Answer :class:`BearerHTTPException` with the plain RFC 6750 body (no ``detail`` wrapper)."""
+    """Answer :class:`BearerHTTPException` with the plain RFC 6750 body (no ``detail`` wrapper).
 
-    async def handle(request: Request, exc: Exception) -> Response:
-        answer = exc.answer if isinstance(exc, BearerHTTPException) else None
-        if answer is None:  # pragma: no cover - only registered for BearerHTTPException
-            raise exc
-        headers = {name: value for name, value in answer.headers if name != "content-length"}
-        return Response(answer.body, status_code=answer.status, headers=headers)
+    Optional since ``require()`` installs the same handler itself; kept for apps that call it."""
+    app.add_exception_handler(BearerHTTPException, _handle)
 
-    app.add_exception_handler(BearerHTTPException, handle)
+
+async def _handle(request: Request, exc: Exception) -> Response:
+    answer = exc.answer if isinstance(exc, BearerHTTPException) else None
+    if answer is None:  # pragma: no cover - only registered for BearerHTTPException
+        raise exc
+    headers = {name: value for name, value in answer.headers if name != "content-length"}
+    return Response(answer.body, status_code=answer.status, headers=headers)
+
+
+def _install_handler(request: Request) -> None:
+    """Make the running app answer BearerHTTPException with the RFC 6750 body.
+
+    Starlette resolves exception handlers per request from the mapping its ExceptionMiddleware puts in
+    the scope (the app's handlers, copied when the middleware stack was built): adding ours there is
+    seen by this request's handling and every later one. Looked up by class, ours (a subclass of
+    HTTPException) wins over the generic one. Without that mapping (another framework), nothing
+    changes: the refusal still has the right status and headers.
+    """
+    found = request.scope.get("starlette.exception_handlers")
+    if isinstance(found, tuple) and found and isinstance(found[0], dict):
+        found[0].setdefault(BearerHTTPException, _handle)
 
 
 def require(
@@ -56,11 +75,19 @@ def require(
     roles: Collection[str] = (),
     *,
     guard: Guard | None = None,
+    provider: Provider | None = None,
     token_url: str | None = None,
     realm: str = "api",
     scheme_name: str = "jwtgate",
 ) -> Callable[..., Awaitable[TokenUser]]:
-    """A dependency that admits requests whose token has every scope in ``scopes`` and role in ``roles``."""
+    """A dependency that admits requests whose token has every scope in ``scopes`` and role in ``roles``.
+
+    ``provider=`` makes a guard for this dependency alone; share one (``guard=``, the middleware or
+    ``app.state.jwtgate_guard``) when several routes are protected."""
+    if provider is not None:
+        if guard is not None:
+            raise TypeError("pass either guard= or provider=, not both")
+        guard = Guard(provider=provider)
     wanted_scopes = tuple(scopes)
     wanted_roles = tuple(roles)
     scope_text = " ".join(wanted_scopes)
@@ -83,6 +110,7 @@ def require(
         # Only JWTAuthMiddleware puts a TokenUser in the scope, and only after verifying the token.
         user = request.scope.get("user")
         verified = user.claims if type(user) is TokenUser else None
+        claim_map = user.claim_map if type(user) is TokenUser else None
         active: Guard | None = None
         if verified is None:
             found = guard or request.scope.get("jwtgate.guard")
@@ -91,16 +119,21 @@ def require(
                 raise ConfigError("require() needs guard=, JWTAuthMiddleware or app.state.jwtgate_guard")
             active = found
         try:
-            claims = verified if active is None else await _authenticate(active, request, realm)
-            if claims is None:  # pragma: no cover - one of the two is always set
+            claims = verified
+            if active is not None:
+                claims = await _authenticate(active, request, realm)
+                claim_map = active.claim_map(claims)
+            if claims is None or claim_map is None:  # pragma: no cover - one of the two is always set
                 raise InvalidRequest
-            check_grants(claims, wanted_scopes, wanted_roles)
+            check_grants(claims, wanted_scopes, wanted_roles, claim_map)
         except BearerHTTPException:
+            _install_handler(request)
             raise
         except Exception as err:
             # Any failure refuses the request with a clean RFC 6750 answer, never a 500.
+            _install_handler(request)
             raise BearerHTTPException(rejection(err, realm, scope=scope_text)) from None
-        return TokenUser(claims)
+        return TokenUser(claims, claim_map)
 
     return dependency
 

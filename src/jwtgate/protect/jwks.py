@@ -12,7 +12,14 @@ Contract:
   it raises :class:`JWKSUnavailable`: an unverified token never gets through.
 * The URL must be https (plain http only on loopback, or with ``allow_insecure_http=True``).
 * Symmetric (``oct``) keys, private members and keys for another ``use`` are ignored: a public JWKS must
-  never carry a secret.
+  never carry a secret. ``x5c``/``x5t``/``x5t#S256`` members are ignored (never followed).
+* ``algorithms``: keys whose ``alg`` is not allowed are skipped; a key without ``alg`` (Entra ID) takes
+  the one allowed algorithm fitting its ``kty``/``crv``. A reachable JWKS with no usable key is a
+  configuration error: logged at ERROR with the reason ("no key usable for algorithms [RS256]: 3 keys
+  lack alg"), and requests are refused (503) as long as it lasts.
+* ``discovery_url`` (with ``issuer``) instead of a JWKS URL: the issuer's metadata (OIDC Discovery or
+  RFC 8414, see :mod:`~jwtgate.protect.discovery`) names the JWKS; it is fetched before the JWKS and
+  cached under the same policy, and its ``issuer`` must be the configured one.
 
 The async path (ASGI) and the sync path (WSGI) share everything but the HTTP call; concurrent callers of
 one path share a single fetch.
@@ -25,13 +32,15 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection
 from typing import Any
 
 import httpx
 
 from jwtgate import KeySet, key_from_jwk
 from jwtgate.errors import ConfigError, JwtgateError
+from jwtgate.protect.discovery import jwks_uri_from
 from jwtgate.protect.errors import JWKSUnavailable
 from jwtgate.protect.urls import check_fetch_url
 
@@ -47,8 +56,11 @@ class JWKSClient:
 
     def __init__(
         self,
-        url: str,
+        url: str | None = None,
         *,
+        discovery_url: str | None = None,
+        issuer: str | None = None,
+        algorithms: Collection[str] | None = None,
         min_refetch_interval: float = 10.0,
         default_cache_age: float = 300.0,
         max_cache_age: float = 86400.0,
@@ -60,7 +72,21 @@ class JWKSClient:
     ) -> None:
         if min_refetch_interval < 0 or timeout <= 0 or max_cache_age < min_refetch_interval:
             raise ConfigError("invalid JWKS client intervals")
-        self.url = check_fetch_url(url, allow_insecure_http=allow_insecure_http)
+        if (url is None) == (discovery_url is None):
+            raise ConfigError("give exactly one of a JWKS url or discovery_url")
+        if discovery_url is not None and not issuer:
+            raise ConfigError("discovery_url needs the issuer it must name")
+        self._allow_insecure_http = allow_insecure_http
+        #: The JWKS URL; with discovery, None until the metadata has named it.
+        self.url = None if url is None else check_fetch_url(url, allow_insecure_http=allow_insecure_http)
+        self.discovery_url = (
+            None
+            if discovery_url is None
+            else check_fetch_url(discovery_url, allow_insecure_http=allow_insecure_http)
+        )
+        self.issuer = issuer
+        self.algorithms = None if algorithms is None else tuple(algorithms)
+        self._metadata_refresh_at = float("-inf")
         self.min_refetch_interval = min_refetch_interval
         self.default_cache_age = default_cache_age
         self.max_cache_age = max_cache_age
@@ -106,21 +132,34 @@ class JWKSClient:
         entries = doc.get("keys") if isinstance(doc, dict) else None
         if not isinstance(entries, list):
             raise JWKSUnavailable("JWKS answer has no keys list")
-        keys = []
+        keys: list[Any] = []
+        skipped: Counter[str] = Counter()
         for entry in entries:
-            if not isinstance(entry, dict) or entry.get("kty") == "oct":
-                continue
-            if entry.get("use", "sig") != "sig" or not isinstance(entry.get("kid"), str):
-                continue
-            try:
-                key = key_from_jwk(entry)
-            except (JwtgateError, ValueError, TypeError, KeyError):
-                # One unsupported key must not hide the others.
-                log.warning("jwks: skipped an unusable key")
-                continue
-            if key.can_verify:
-                keys.append(key.public_key())
+            reason = _skip_reason(entry)
+            if reason is None:
+                try:
+                    key = key_from_jwk(entry, algorithms=self.algorithms)
+                except (JwtgateError, ValueError, TypeError, KeyError) as err:
+                    # One unsupported key must not hide the others.
+                    reason = _import_failure(entry, err)
+                else:
+                    if key.can_verify:
+                        keys.append(key.public_key())
+                    else:
+                        reason = "are not for signatures"
+            if reason is not None:
+                skipped[reason] += 1
+        if skipped and keys:
+            log.info("jwks: skipped %s; url=%s", _summary(skipped), self.url)
         if not keys:
+            allowed = (
+                "any algorithm" if self.algorithms is None else f"algorithms [{', '.join(self.algorithms)}]"
+            )
+            detail = _summary(skipped) if skipped else "the key list is empty"
+            # Reachable but useless: a setup problem (wrong algorithms, wrong URL), not an outage.
+            log.error(
+                "jwks: configuration error: no key usable for %s: %s; url=%s", allowed, detail, self.url
+            )
             raise JWKSUnavailable("JWKS answer has no usable key")
         try:
             return KeySet(keys)
@@ -149,12 +188,42 @@ class JWKSClient:
         else:
             reason = f"JWKS fetch failed ({type(err).__name__})"
         kept = "cached keys" if self.keys else "nothing"
-        log.warning("jwks: %s; url=%s; keeping %s", reason, self.url, kept)
+        log.warning("jwks: %s; url=%s; keeping %s", reason, self.url or self.discovery_url, kept)
         if self.keys is None:
             raise JWKSUnavailable(reason, retry_after=max(1, round(self.min_refetch_interval)))
         # Serve the cached keys until the next allowed attempt.
         self.refresh_at = self._next_attempt_at
         return self.keys
+
+    def _metadata_due(self) -> bool:
+        # The metadata is cached like the JWKS (its own max-age) and only fetched along with it.
+        if self.discovery_url is None:
+            return False
+        return self.url is None or self._clock() >= self._metadata_refresh_at
+
+    def _discovery(self) -> str:
+        if self.discovery_url is None:  # pragma: no cover - only called when _metadata_due()
+            raise JWKSUnavailable("no discovery URL")
+        return self.discovery_url
+
+    def _jwks_url(self) -> str:
+        if self.url is None:  # pragma: no cover - _accept_metadata sets it or raises
+            raise JWKSUnavailable("the issuer metadata named no JWKS")
+        return self.url
+
+    def _accept_metadata(self, response: httpx.Response) -> None:
+        if response.status_code != 200:
+            raise JWKSUnavailable(f"issuer metadata answered HTTP {response.status_code}")
+        try:
+            uri = jwks_uri_from(
+                response.content, self.issuer or "", allow_insecure_http=self._allow_insecure_http
+            )
+        except JWKSUnavailable as err:
+            if (err.args[0] if err.args else "").startswith("configuration error"):
+                log.error("jwks: %s; metadata=%s", err.args[0], self.discovery_url)
+            raise
+        self.url = uri
+        self._metadata_refresh_at = self._clock() + self._cache_age(response.headers.get("cache-control"))
 
     def _current_or_unavailable(self) -> KeySet:
         if self.keys is None:
@@ -175,7 +244,10 @@ class JWKSClient:
                 return self._current_or_unavailable()
             self._begin_attempt()
             try:
-                response = await self._client().get(self.url, timeout=self.timeout)
+                if self._metadata_due():
+                    meta = await self._client().get(self._discovery(), timeout=self.timeout)
+                    self._accept_metadata(meta)
+                response = await self._client().get(self._jwks_url(), timeout=self.timeout)
                 return self._store(self._accept(response), response)
             except (httpx.HTTPError, JWKSUnavailable) as err:
                 return self._failed(err)
@@ -211,7 +283,10 @@ class JWKSClient:
             if self._sync_http is None:
                 self._sync_http = httpx.Client(follow_redirects=False)
             try:
-                response = self._sync_http.get(self.url, timeout=self.timeout)
+                if self._metadata_due():
+                    meta = self._sync_http.get(self._discovery(), timeout=self.timeout)
+                    self._accept_metadata(meta)
+                response = self._sync_http.get(self._jwks_url(), timeout=self.timeout)
                 return self._store(self._accept(response), response)
             except (httpx.HTTPError, JWKSUnavailable) as err:
                 return self._failed(err)
@@ -225,3 +300,40 @@ class JWKSClient:
         """Diagnostics without secrets: url, number of keys, their kids."""
         kids = sorted(key.kid for key in self.keys) if self.keys is not None else []
         return {"url": self.url, "keys": len(kids), "kids": kids}
+
+
+def _skip_reason(entry: Any) -> str | None:
+    """Why a JWKS entry is left out before trying to import it (None: try it)."""
+    if not isinstance(entry, dict):
+        return "are not objects"
+    if entry.get("kty") == "oct":
+        return "are symmetric"
+    if entry.get("use", "sig") != "sig":
+        return "are for another use than signatures"
+    if not isinstance(entry.get("kid"), str):
+        return "lack kid"
+    return None
+
+
+def _import_failure(entry: dict[str, Any], err: Exception) -> str:
+    text = str(err)
+    if "has no 'alg'" in text:
+        return "lack alg"
+    if "not among the allowed algorithms" in text:
+        return "have an alg that is not allowed"
+    return f"are unusable {entry.get('kty')!s} keys"
+
+
+_SINGULAR = {"are": "is", "lack": "lacks", "have": "has"}
+
+
+def _summary(skipped: Counter[str]) -> str:
+    """``3 keys lack alg, 1 key is symmetric``: reasons are written for the plural."""
+    parts = []
+    for reason, count in skipped.items():
+        if count == 1:
+            verb, _, rest = reason.partition(" ")
+            parts.append(f"1 key {_SINGULAR.get(verb, verb)} {rest}")
+        else:
+            parts.append(f"{count} keys {reason}")
+    return ", ".join(parts)

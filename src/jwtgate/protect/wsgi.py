@@ -19,6 +19,7 @@ from jwtgate.errors import ConfigError
 from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
 from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser, check_grants
 from jwtgate.protect.paths import OpenPaths
+from jwtgate.protect.providers import Provider
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -54,7 +55,7 @@ def _claims_for(
             raise _Refused(missing_token(realm))
         claims = guard.authenticate_sync(token)
         if scopes or roles:
-            check_grants(claims, scopes, roles)
+            guard.check_grants(claims, scopes, roles)
     except _Refused:
         raise
     except Exception as err:
@@ -64,9 +65,10 @@ def _claims_for(
 
 
 class JWTAuthWSGIMiddleware:
-    """``JWTAuthWSGIMiddleware(app, issuer=..., audience=..., jwks_url=... | keys=..., ...)`` for WSGI.
+    """``JWTAuthWSGIMiddleware(app, provider=...)`` or ``(app, issuer=..., audience=..., jwks_url=...)``.
 
-    Same options as :class:`~jwtgate.protect.asgi.JWTAuthMiddleware`: ``guard=`` or Guard keywords,
+    Same options as :class:`~jwtgate.protect.asgi.JWTAuthMiddleware`: ``guard=`` or Guard keywords
+    (``provider=``, ``issuers=`` or the plain form),
     ``exclude_paths`` (exact, or prefixes ending in ``*``), ``realm``.
     """
 
@@ -106,7 +108,7 @@ class JWTAuthWSGIMiddleware:
             start_response(_STATUS_TEXT[answer.status], answer.headers)
             return [answer.body]
         environ["jwtgate.claims"] = claims
-        environ["jwtgate.user"] = TokenUser(claims)
+        environ["jwtgate.user"] = self.guard.user(claims)
         return self.app(environ, start_response)
 
 
@@ -115,13 +117,19 @@ def jwt_required(
     roles: Collection[str] = (),
     *,
     guard: Guard | None = None,
+    provider: Provider | None = None,
     realm: str = "api",
 ) -> Callable[[View], View]:
     """Flask view decorator: admit requests whose token has every scope and role asked for.
 
     Reuses the claims of :class:`JWTAuthWSGIMiddleware` when it ran; otherwise verifies with ``guard=``,
-    the middleware's guard, or ``app.extensions["jwtgate"]``.
+    a guard made for ``provider=`` (one per decorated view: prefer one shared guard in
+    ``app.extensions["jwtgate"]``), the middleware's guard, or ``app.extensions["jwtgate"]``.
     """
+    if provider is not None:
+        if guard is not None:
+            raise TypeError("pass either guard= or provider=, not both")
+        guard = Guard(provider=provider)
     wanted_scopes = tuple(scopes)
     wanted_roles = tuple(roles)
 
@@ -132,22 +140,24 @@ def jwt_required(
 
             environ = request.environ
             claims = environ.get("jwtgate.claims")
+            user = environ.get("jwtgate.user")
             try:
-                if claims is None:
+                if claims is None or type(user) is not TokenUser:
                     active = guard or environ.get("jwtgate.guard")
                     active = active or current_app.extensions.get("jwtgate")
                     if not isinstance(active, Guard):
                         raise ConfigError("jwt_required needs guard=, the middleware or app.extensions")
                     claims = _claims_for(active, environ.get("HTTP_AUTHORIZATION"), realm, (), ())
+                    user = active.user(claims)
                 try:
-                    check_grants(claims, wanted_scopes, wanted_roles)
+                    check_grants(claims, wanted_scopes, wanted_roles, user.claim_map)
                 except Exception as err:
                     raise _Refused(rejection(err, realm, scope=" ".join(wanted_scopes))) from None
             except _Refused as refused:
                 answer = refused.answer
                 return Response(answer.body, status=answer.status, headers=answer.headers)
             g.jwt_claims = claims
-            g.jwt_user = TokenUser(claims)
+            g.jwt_user = user
             return view(*args, **kwargs)
 
         return cast("View", wrapper)
