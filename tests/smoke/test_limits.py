@@ -7,6 +7,7 @@ import contextlib
 import json
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -28,9 +29,10 @@ IMPLEMENTATIONS = ["httptools", "h11"]
 class LimitedServer:
     """`python -m jwtgate serve` with extra JWTGATE_* settings; stderr kept for the log tests."""
 
-    def __init__(self, data_dir: Path, **settings: str) -> None:
+    def __init__(self, data_dir: Path, tls: ssl.SSLContext | None = None, **settings: str) -> None:
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         env = child_env()
         env.update({f"JWTGATE_{name.upper()}": value for name, value in settings.items()})
         self.stderr_path = data_dir.parent / f"serve-{self.port}.log"
@@ -46,7 +48,8 @@ class LimitedServer:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited: {self.log()}")
             try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
+                health = httpx.get(f"{self.base_url}/healthz", timeout=1.0, verify=tls or True)
+                if health.status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)  # polling for start-up
@@ -63,6 +66,8 @@ class LimitedServer:
 
     def connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        if self.tls is not None:
+            return self.tls.wrap_socket(sock, server_hostname="127.0.0.1")
         return sock
 
     def stop(self) -> None:
@@ -280,3 +285,33 @@ def test_the_access_log_never_prints_a_query_value_and_json_lines(server: Limite
     assert "/api/protected?access_token=[redacted]&page=[redacted]" in paths
     assert "/healthz?[redacted]" in paths
     assert all({"time", "level", "message"} <= set(line) for line in lines)
+
+
+def test_the_limits_hold_over_tls(tmp_path: Path) -> None:
+    """Over TLS the refusal cannot half-close the connection (no write_eof on TLS): it still answers."""
+    data_dir = tmp_path / "data"
+    made = subprocess.run(
+        [sys.executable, "-m", "jwtgate", "dev-cert", "--data-dir", str(data_dir)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "certificate" in made.stdout
+    cert, key = data_dir / "tls" / "cert.pem", data_dir / "tls" / "key.pem"
+    context = ssl.create_default_context(cafile=str(cert))
+    server = LimitedServer(data_dir, tls=context, tls_cert=str(cert), tls_key=str(key), header_timeout="2")
+    try:
+        payload = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n"
+        answer, elapsed = send_and_read(server, payload)
+        assert status_of(answer) == 431
+        assert elapsed < 3.0
+        slow = server.connect()
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        slow.settimeout(6)
+        assert status_of(read_answer(slow)) == 408
+        assert 1.5 <= time.monotonic() - started <= 4.0
+        slow.close()
+    finally:
+        server.stop()
