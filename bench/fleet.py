@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-PASSWORD = "bench password 1"
+PASSWORD = "rotation chain seven"
 ISSUER = "https://bench.fleet"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
