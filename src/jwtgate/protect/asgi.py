@@ -2,7 +2,7 @@
 
 Shaped like Starlette's ``AuthenticationMiddleware``: on success ``scope["auth"]`` holds the verified
 claims and ``scope["user"]`` a :class:`~jwtgate.protect.guard.TokenUser`; on paths left open they hold
-``None`` and an anonymous user. Refusals follow RFC 6750 (see :mod:`jwtgate.protect.bearer`); WebSocket
+``None`` and an anonymous user. Refusals follow RFC 6750 (see :mod:`jwtgate.protect.refusals`); WebSocket
 handshakes are refused with close code 1008. It imports no web framework, so it works with Starlette,
 FastAPI, Litestar, Quart or any ASGI app.
 
@@ -21,10 +21,12 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
+from jwtgate.credentials import BEARER, parse_credentials
 from jwtgate.errors import InvalidRequest, JwtgateError
-from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
+from jwtgate.protect.dpop import request_url
 from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser
 from jwtgate.protect.paths import OpenPaths
+from jwtgate.protect.refusals import Rejection, missing_token, rejection
 
 __all__ = ["JWTAuthMiddleware"]
 
@@ -98,17 +100,25 @@ class JWTAuthMiddleware:
         guard = self.guard
         try:
             # The common spelling, read without decoding the whole header first; anything else
-            # (other case, other scheme, empty) goes through bearer_token, which decides.
+            # (other case, the DPoP scheme, empty) goes through parse_credentials, which decides.
+            scheme = BEARER
             token = header[7:].decode("latin-1").strip(" \t") if header[:7] == b"Bearer " else None
             if not token:
-                token = bearer_token(header.decode("latin-1"))
-                if token is None:
+                found = parse_credentials(header.decode("latin-1"))
+                if found is None:
                     await self._refuse(scope, send, self._missing)
                     return
+                scheme, token = found
             # Without I/O to wait for (keys known and fresh), no coroutine is needed.
             claims = guard.authenticate_now(token)
             if claims is None:
                 claims = await guard.authenticate(token)
+            dpop = guard.dpop
+            if dpop.needed(scheme, claims):
+                await dpop.check(
+                    scheme, token, claims, _proofs(scope), method=scope.get("method", "GET"), url=_url(scope)
+                )
+            scope["jwtgate.scheme"] = scheme
             if self._scopes or self._roles:
                 guard.check_grants(claims, self._scopes, self._roles)
         except Exception as err:
@@ -142,3 +152,18 @@ class JWTAuthMiddleware:
             return message
 
         return wrapped
+
+
+def _proofs(scope: Scope) -> list[str]:
+    return [value.decode("latin-1") for name, value in scope["headers"] if name == b"dpop"]
+
+
+def _url(scope: Scope) -> str:
+    """The URL the client addressed, for a DPoP proof's ``htu`` (scheme as a trusted proxy set it)."""
+    host = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), None)
+    if host is None and scope.get("server"):
+        server_host, port = scope["server"]
+        host = f"{server_host}:{port}"
+    received = str(scope.get("scheme", "http"))
+    scheme = {"ws": "http", "wss": "https"}.get(received, received)
+    return request_url(scheme, host, scope.get("root_path", "") + scope["path"])

@@ -42,12 +42,12 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
-from jwtgate.bearer import challenge
+from jwtgate.credentials import challenge
 from jwtgate.errors import InsufficientScope
-from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
 from jwtgate.protect.claims import ClaimMap
 from jwtgate.protect.guard import Guard, TokenUser, check_grants
 from jwtgate.protect.paths import OpenPaths
+from jwtgate.protect.refusals import Rejection, bearer_token, missing_token, rejection
 from jwtgate.protect.wsgi import _claims_for, _Refused
 
 __all__ = ["AnonymousUser", "HasRole", "HasScope", "JWTAuthMiddleware", "JWTAuthentication", "JWTUser"]
@@ -159,7 +159,7 @@ class JWTAuthMiddleware:
                 request.user = _ANONYMOUS
             return self.get_response(request)
         try:
-            claims = _claims_for(self.guard, header, self.realm, self.guard.scopes, self.guard.roles)
+            claims = _claims_for(self.guard, request.META, self.realm, self.guard.scopes, self.guard.roles)
         except _Refused as refused:
             return _response(refused.answer)
         request.auth = claims

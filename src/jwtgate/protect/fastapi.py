@@ -24,10 +24,12 @@ from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.security import HTTPBearer, OAuth2PasswordBearer
 from starlette.responses import Response
 
+from jwtgate.credentials import parse_credentials
 from jwtgate.errors import ConfigError, InvalidRequest
-from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
+from jwtgate.protect.dpop import DPoPMode, route_mode
 from jwtgate.protect.guard import Guard, TokenUser, check_grants
 from jwtgate.protect.providers import Provider
+from jwtgate.protect.refusals import Rejection, missing_token, rejection
 
 __all__ = ["BearerHTTPException", "add_error_handler", "require"]
 
@@ -79,11 +81,14 @@ def require(
     token_url: str | None = None,
     realm: str = "api",
     scheme_name: str = "jwtgate",
+    dpop: DPoPMode | None = None,
 ) -> Callable[..., Awaitable[TokenUser]]:
     """A dependency that admits requests whose token has every scope in ``scopes`` and role in ``roles``.
 
     ``provider=`` makes a guard for this dependency alone; share one (``guard=``, the middleware or
-    ``app.state.jwtgate_guard``) when several routes are protected."""
+    ``app.state.jwtgate_guard``) when several routes are protected. ``dpop`` sets this route's DPoP
+    mode (``off``, ``allowed``, ``required``; default: the guard's): a DPoP-bound token always needs
+    ``Authorization: DPoP`` and a proof for the request."""
     if provider is not None:
         if guard is not None:
             raise TypeError("pass either guard= or provider=, not both")
@@ -121,8 +126,10 @@ def require(
         try:
             claims = verified
             if active is not None:
-                claims = await _authenticate(active, request, realm)
+                claims = await _authenticate(active, request, realm, dpop)
                 claim_map = active.claim_map(claims)
+            elif dpop is not None:
+                route_mode(request.scope.get("jwtgate.scheme"), dpop)
             if claims is None or claim_map is None:  # pragma: no cover - one of the two is always set
                 raise InvalidRequest
             check_grants(claims, wanted_scopes, wanted_roles, claim_map)
@@ -138,11 +145,23 @@ def require(
     return dependency
 
 
-async def _authenticate(guard: Guard, request: Request, realm: str) -> dict[str, Any]:
+async def _authenticate(guard: Guard, request: Request, realm: str, mode: DPoPMode | None) -> dict[str, Any]:
     values = request.headers.getlist("authorization")
     if len(values) > 1:
         raise InvalidRequest("more than one Authorization header")
-    token = bearer_token(values[0]) if values else None
-    if token is None:
+    found = parse_credentials(values[0]) if values else None
+    if found is None:
         raise BearerHTTPException(missing_token(realm))
-    return await guard.authenticate(token)
+    claims = await guard.authenticate(found.token)
+    if guard.dpop.needed(found.scheme, claims, mode):
+        url = request.url
+        await guard.dpop.check(
+            found.scheme,
+            found.token,
+            claims,
+            request.headers.getlist("dpop"),
+            method=request.method,
+            url=f"{url.scheme}://{url.netloc}{url.path}",
+            mode=mode,
+        )
+    return claims

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import httpx
 
 from jwtgate import KeySet, Verifier
+from jwtgate.dpop_replay import ProofReplayCache
 from jwtgate.errors import (
     ConfigError,
     InvalidClaim,
@@ -43,6 +44,7 @@ from jwtgate.errors import (
 from jwtgate.jose.b64 import decode_checked
 from jwtgate.jose.jsonutil import loads_object
 from jwtgate.protect.claims import DEFAULT_CLAIM_MAP, ClaimMap
+from jwtgate.protect.dpop import DPoPMode, GuardDPoP
 from jwtgate.protect.jwks import JWKSClient
 from jwtgate.protect.providers import Provider, build
 from jwtgate.protect.revocation import FeedRevocations, RedisRevocations, RevocationSource
@@ -121,8 +123,13 @@ class Guard:
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
         allow_insecure_http: bool = False,
+        dpop: DPoPMode = "allowed",
+        dpop_nonce_secret: bytes | None = None,
+        dpop_replay: ProofReplayCache | None = None,
         **options: Any,
     ) -> None:
+        # Proof of possession for DPoP-bound tokens (see jwtgate.protect.dpop).
+        self.dpop = GuardDPoP(dpop, nonce_secret=dpop_nonce_secret, replay=dpop_replay, clock=clock)
         providers = self._providers(provider, issuers, issuer, audience, keys, jwks_url, jwks, options)
         self._allow_insecure_http = allow_insecure_http
         self._max_token_size = max_token_size

@@ -3,7 +3,7 @@
 Both use the same :class:`~jwtgate.protect.guard.Guard` (sync path: JWKS fetched inline, revocation
 synced by a background thread). On success the verified claims are in ``environ["jwtgate.claims"]``
 and the user in ``environ["jwtgate.user"]``; the decorator also sets ``flask.g.jwt_claims`` and
-``flask.g.jwt_user``. Refusals follow RFC 6750 (see :mod:`jwtgate.protect.bearer`).
+``flask.g.jwt_user``. Refusals follow RFC 6750 (see :mod:`jwtgate.protect.refusals`).
 
 WSGI servers merge repeated headers into one comma-joined value; such a value is not a valid token and
 is refused with 401.
@@ -15,11 +15,13 @@ import functools
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from jwtgate.credentials import parse_credentials
 from jwtgate.errors import ConfigError
-from jwtgate.protect.bearer import Rejection, bearer_token, missing_token, rejection
+from jwtgate.protect.dpop import DPoPMode, request_url, route_mode
 from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser, check_grants
 from jwtgate.protect.paths import OpenPaths
 from jwtgate.protect.providers import Provider
+from jwtgate.protect.refusals import Rejection, missing_token, rejection
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -44,16 +46,39 @@ class _Refused(Exception):
 
 
 def _claims_for(
-    guard: Guard, header: str | None, realm: str, scopes: tuple[str, ...], roles: tuple[str, ...]
+    guard: Guard,
+    environ: WSGIEnvironment,
+    realm: str,
+    scopes: tuple[str, ...],
+    roles: tuple[str, ...],
+    mode: DPoPMode | None = None,
 ) -> dict[str, Any]:
-    """Verified claims for an ``Authorization`` value, or raise _Refused with the answer to send."""
+    """Verified claims for the request's ``Authorization`` (Bearer, or DPoP with a proof), or raise
+    _Refused with the answer to send."""
+    header = environ.get("HTTP_AUTHORIZATION")
     if header is None:
         raise _Refused(missing_token(realm))
     try:
-        token = bearer_token(header)
-        if token is None:
+        found = parse_credentials(header)
+        if found is None:
             raise _Refused(missing_token(realm))
-        claims = guard.authenticate_sync(token)
+        claims = guard.authenticate_sync(found.token)
+        if guard.dpop.needed(found.scheme, claims, mode):
+            proof = environ.get("HTTP_DPOP")
+            guard.dpop.check_blocking(
+                found.scheme,
+                found.token,
+                claims,
+                [] if proof is None else [proof],  # servers join repeated headers: refused as malformed
+                method=environ.get("REQUEST_METHOD", "GET"),
+                url=request_url(
+                    environ.get("wsgi.url_scheme", "http"),
+                    environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}",
+                    environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+                ),
+                mode=mode,
+            )
+        environ["jwtgate.scheme"] = found.scheme
         if scopes or roles:
             guard.check_grants(claims, scopes, roles)
     except _Refused:
@@ -98,7 +123,7 @@ class JWTAuthWSGIMiddleware:
         try:
             claims = _claims_for(
                 self.guard,
-                environ.get("HTTP_AUTHORIZATION"),
+                environ,
                 self.realm,
                 self.guard.scopes,
                 self.guard.roles,
@@ -119,8 +144,10 @@ def jwt_required(
     guard: Guard | None = None,
     provider: Provider | None = None,
     realm: str = "api",
+    dpop: DPoPMode | None = None,
 ) -> Callable[[View], View]:
-    """Flask view decorator: admit requests whose token has every scope and role asked for.
+    """Flask view decorator: admit requests whose token has every scope and role asked for (and, with
+    ``dpop``, this view's DPoP mode: ``off``, ``allowed`` or ``required``).
 
     Reuses the claims of :class:`JWTAuthWSGIMiddleware` when it ran; otherwise verifies with ``guard=``,
     a guard made for ``provider=`` (one per decorated view: prefer one shared guard in
@@ -147,9 +174,11 @@ def jwt_required(
                     active = active or current_app.extensions.get("jwtgate")
                     if not isinstance(active, Guard):
                         raise ConfigError("jwt_required needs guard=, the middleware or app.extensions")
-                    claims = _claims_for(active, environ.get("HTTP_AUTHORIZATION"), realm, (), ())
+                    claims = _claims_for(active, environ, realm, (), (), dpop)
                     user = active.user(claims)
                 try:
+                    if dpop is not None:
+                        route_mode(environ.get("jwtgate.scheme"), dpop)
                     check_grants(claims, wanted_scopes, wanted_roles, user.claim_map)
                 except Exception as err:
                     raise _Refused(rejection(err, realm, scope=" ".join(wanted_scopes))) from None

@@ -15,8 +15,8 @@ from jwtgate.errors import (
     RevokedToken,
     UnknownKey,
 )
-from jwtgate.protect.bearer import bearer_token, missing_token, rejection
 from jwtgate.protect.errors import InvalidRequest, JWKSUnavailable, RevocationUnavailable
+from jwtgate.protect.refusals import bearer_token, missing_token, rejection
 
 
 @pytest.mark.parametrize(

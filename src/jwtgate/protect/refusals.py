@@ -1,10 +1,11 @@
-"""The HTTP edge shared by the ASGI, FastAPI and WSGI integrations (RFC 6750).
+"""The guard's refusals, shared by the ASGI, FastAPI, WSGI and Django integrations (RFC 6750, RFC 9449).
 
-* :func:`bearer_token` (from :mod:`jwtgate.bearer`) reads one ``Authorization`` value.
+* Credentials (``Bearer`` or ``DPoP``) are read by :func:`jwtgate.credentials.parse_credentials`.
 * :func:`rejection` turns any guard error into ``(status, headers, body)``: 401 ``invalid_token``,
-  403 ``insufficient_scope``, 400 ``invalid_request``, 503 ``temporarily_unavailable``. Descriptions come
-  from the error *class*, never from the instance: nothing taken from the token (a ``kid``, a claim)
-  can reach a header or a body.
+  403 ``insufficient_scope``, 400 ``invalid_request``, 503 ``temporarily_unavailable``, and for DPoP
+  401 with a ``DPoP`` challenge (``invalid_dpop_proof``, ``use_dpop_nonce`` with a fresh ``DPoP-Nonce``).
+  Descriptions come from the error *class*, never from the instance: nothing taken from the token (a
+  ``kid``, a claim) can reach a header or a body.
 """
 
 from __future__ import annotations
@@ -13,8 +14,17 @@ import json
 import logging
 from typing import NamedTuple
 
-from jwtgate.bearer import bearer_token, challenge
-from jwtgate.errors import InsufficientScope, InvalidRequest, JwtgateError, TokenError
+from jwtgate.credentials import bearer_token, challenge
+from jwtgate.dpop import DEFAULT_ALGORITHMS
+from jwtgate.errors import (
+    InsufficientScope,
+    InvalidDPoPProof,
+    InvalidRequest,
+    JwtgateError,
+    TokenError,
+    UseDPoPNonce,
+)
+from jwtgate.protect.dpop import DPoPBoundToken, DPoPRequired
 from jwtgate.protect.errors import GuardUnavailable
 
 __all__ = ["MISSING_DESCRIPTION", "Rejection", "bearer_token", "missing_token", "rejection"]
@@ -59,6 +69,8 @@ def missing_token(realm: str) -> Rejection:
 def rejection(err: Exception, realm: str, *, scope: str | None = None) -> Rejection:
     """The answer for ``err``; unknown errors fail closed as 401 and are logged (type only)."""
     description = type(err).description if isinstance(err, JwtgateError) else "the token is invalid"
+    if isinstance(err, InvalidDPoPProof | UseDPoPNonce | DPoPBoundToken | DPoPRequired):
+        return _dpop_refusal(err, realm, description)
     if isinstance(err, TokenError):
         log.info("token rejected: %s", err.code)
         header = challenge(realm, "invalid_token", description, None)
@@ -78,3 +90,17 @@ def rejection(err: Exception, realm: str, *, scope: str | None = None) -> Reject
     log.error("unexpected error while checking a token: %s", type(err).__name__)
     header = challenge(realm, "invalid_token", "the token is invalid", None)
     return _answer(401, [("www-authenticate", header)], _body("invalid_token", "the token is invalid"))
+
+
+_DPOP_ALGS = " ".join(DEFAULT_ALGORITHMS)
+
+
+def _dpop_refusal(err: JwtgateError, realm: str, description: str) -> Rejection:
+    """401 with a ``DPoP`` challenge (RFC 9449 section 7.1); a fresh nonce when one is asked for."""
+    log.info("token rejected: %s", err.code)
+    error = err.oauth_error if isinstance(err, InvalidDPoPProof | UseDPoPNonce) else "invalid_token"
+    header = challenge(realm, error, description, scheme="DPoP", algs=_DPOP_ALGS)
+    extra = [("www-authenticate", header)]
+    if isinstance(err, UseDPoPNonce) and err.nonce:
+        extra.append(("dpop-nonce", err.nonce))
+    return _answer(401, extra, _body(error, description))

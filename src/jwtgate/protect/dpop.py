@@ -1,0 +1,129 @@
+"""DPoP (RFC 9449) in the guard: proof of possession for sender-constrained tokens.
+
+A token carrying ``cnf.jkt`` is only accepted as ``Authorization: DPoP <token>`` with a ``DPoP`` proof for
+this very request: signed by the bound key, for this method and URL, fresh, with ``ath`` = the token's
+hash, and never seen before (a replay cache: in this process, or :class:`RedisReplayCache` shared by
+every instance). Modes (``dpop=`` on the guard, ``require(dpop=...)`` per route):
+
+* ``off``: the DPoP scheme is refused (bound tokens too: they are never accepted without a proof);
+* ``allowed`` (the default): unbound tokens as Bearer, bound ones as DPoP with a proof;
+* ``required``: only DPoP-bound tokens with a proof.
+
+With ``nonce_secret``, the guard also asks for its own nonces (RFC 9449 section 9): a proof without the
+current one is refused with ``WWW-Authenticate: DPoP error="use_dpop_nonce"`` and a fresh ``DPoP-Nonce``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Literal
+
+from jwtgate.credentials import DPOP
+from jwtgate.dpop import DPoPPolicy, DPoPVerifier, NonceSource, VerifiedProof, proof_from_headers
+from jwtgate.dpop_replay import MemoryReplayCache, ProofReplayCache, accept_once
+from jwtgate.errors import ConfigError, InvalidDPoPProof, TokenError
+
+__all__ = ["DPoPBoundToken", "DPoPMode", "DPoPRequired", "GuardDPoP", "request_url", "route_mode"]
+
+DPoPMode = Literal["off", "allowed", "required"]
+
+
+class DPoPBoundToken(TokenError):
+    code = "dpop_bound_token"
+    description = "a DPoP-bound token must be sent with the DPoP scheme and a proof"
+
+
+class DPoPRequired(TokenError):
+    code = "dpop_required"
+    description = "this API requires DPoP-bound tokens"
+
+
+class GuardDPoP:
+    """The guard's proof checks; see the module docstring."""
+
+    def __init__(
+        self,
+        mode: DPoPMode = "allowed",
+        *,
+        nonce_secret: bytes | None = None,
+        replay: ProofReplayCache | None = None,
+        policy: DPoPPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if mode not in ("off", "allowed", "required"):
+            raise ConfigError("dpop must be 'off', 'allowed' or 'required'")
+        self.mode = mode
+        self._verifier = DPoPVerifier(policy or DPoPPolicy())
+        self.nonces = None if nonce_secret is None else NonceSource(nonce_secret, clock=clock)
+        self.replay = replay if replay is not None else MemoryReplayCache(clock=clock)
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"GuardDPoP(mode={self.mode!r}, nonces={self.nonces is not None})"
+
+    def needed(self, scheme: str, claims: dict[str, Any], mode: DPoPMode | None = None) -> bool:
+        """Whether this request needs a proof check (cheap: decides before any parsing)."""
+        return scheme == DPOP or "cnf" in claims or (mode or self.mode) == "required"
+
+    def verify(
+        self,
+        scheme: str,
+        token: str,
+        claims: dict[str, Any],
+        proofs: Sequence[str],
+        *,
+        method: str,
+        url: str,
+        mode: DPoPMode | None = None,
+    ) -> VerifiedProof:
+        """Check everything but the replay; raises a TokenError subclass (401 at the edge)."""
+        active = mode or self.mode
+        cnf = claims.get("cnf")
+        bound = cnf.get("jkt") if isinstance(cnf, dict) else None
+        if scheme != DPOP:
+            raise DPoPBoundToken if bound is not None else DPoPRequired
+        if active == "off":
+            raise InvalidDPoPProof("this API does not accept DPoP")
+        if not isinstance(bound, str):
+            raise InvalidDPoPProof("the token is not DPoP-bound: send it as Bearer")
+        proof = proof_from_headers(proofs)
+        if proof is None:
+            raise InvalidDPoPProof("a DPoP proof is required with a DPoP-bound token")
+        return self._verifier.verify(
+            proof, method=method, url=url, now=self._clock(), access_token=token, jkt=bound, nonce=self.nonces
+        )
+
+    async def check(
+        self, scheme: str, token: str, claims: dict[str, Any], proofs: Sequence[str], **request: Any
+    ) -> None:
+        await accept_once(self.verify(scheme, token, claims, proofs, **request), self.replay)
+
+    def check_blocking(
+        self, scheme: str, token: str, claims: dict[str, Any], proofs: Sequence[str], **request: Any
+    ) -> None:
+        """:meth:`check` for WSGI apps: needs a replay cache that answers without waiting (the in-process
+        one); a network cache (Redis) is for the async integrations."""
+        _run_now(accept_once(self.verify(scheme, token, claims, proofs, **request), self.replay))
+
+
+def _run_now(coroutine: Coroutine[Any, Any, None]) -> None:
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    coroutine.close()
+    raise ConfigError("the WSGI integrations need the in-process DPoP replay cache")
+
+
+def request_url(scheme: str, host: str | None, path: str, *, default_host: str = "localhost") -> str:
+    """The URL a client addressed (for ``htu``): scheme and host as received, the path without query."""
+    return f"{scheme}://{host or default_host}{path}"
+
+
+def route_mode(scheme: object, mode: DPoPMode) -> None:
+    """A route stricter (or looser) than the middleware that already checked the request's proof."""
+    if mode == "required" and scheme != DPOP:
+        raise DPoPRequired
+    if mode == "off" and scheme == DPOP:
+        raise InvalidDPoPProof("this route does not accept DPoP")
