@@ -85,8 +85,10 @@ export class IndexedDBKeyStore {
       const transaction = db.transaction("keys", "readwrite");
       const stored = new Promise((resolve, reject) => {
         transaction.oncomplete = () => resolve(true);
-        transaction.onabort = () =>
-          transaction.error && transaction.error.name === "ConstraintError" ? resolve(false) : reject(transaction.error);
+        transaction.onabort = () => {
+          const taken = transaction.error && transaction.error.name === "ConstraintError";
+          return taken ? resolve(false) : reject(transaction.error);
+        };
       });
       transaction.objectStore("keys").add(keyPair, this.id);
       return await stored;
@@ -342,7 +344,9 @@ export class JwtgateClient {
     const method = (init.method || "GET").toUpperCase();
     const attempt = async () => {
       const headers = new Headers(init.headers || {});
-      if (!accessToken || this._tokenType === "DPoP") headers.set("DPoP", await this._proof(method, url, accessToken));
+      if (!accessToken || this._tokenType === "DPoP") {
+        headers.set("DPoP", await this._proof(method, url, accessToken));
+      }
       if (accessToken) headers.set("Authorization", `${this._tokenType} ${accessToken}`);
       // credentials "omit": this mode authenticates by token and proof, never by an ambient cookie.
       const response = await this._fetch(url.href, { ...init, method, headers, credentials: "omit" });
@@ -364,11 +368,9 @@ export class JwtgateClient {
   }
 
   async _dpopLogin(username, password) {
-    const response = await this._send(
-      `${this.baseUrl}/api/login`,
-      { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username, password }) },
-      null,
-    );
+    const body = JSON.stringify({ username, password });
+    const init = { method: "POST", headers: { "Content-Type": "application/json" }, body };
+    const response = await this._send(`${this.baseUrl}/api/login`, init, null);
     if (!response.ok) throw await failure(response);
     this._acceptTokens(await response.json());
   }
