@@ -230,3 +230,28 @@ def test_the_key_is_not_extractable_and_survives_a_reload(
     # Another browser profile (another device) has its own key.
     _, other_token, _ = log_in(open_app(new_page, app_origin), server)
     assert claims_of(other_token)["cnf"]["jkt"] != jkt
+
+
+def test_clients_creating_the_key_at_once_share_one_per_server(
+    server: ServerProcess, app_origin: str, new_page: NewPage
+) -> None:
+    page = open_app(new_page, app_origin)  # a fresh profile: nothing in IndexedDB yet
+    seen = page.evaluate(
+        """async (baseUrl) => {
+            const { JwtgateClient } = await import("/jwtgate.js");
+            const make = (url) => new JwtgateClient({ baseUrl: url, dpop: true });
+            // Both find no key, both create one, one add() wins: the other must read the winner's.
+            const racing = await Promise.all([1, 2, 3].map(() => make(baseUrl).dpopThumbprint()));
+            return {
+                racing,
+                later: await make(baseUrl).dpopThumbprint(),
+                otherServer: await make("https://other.example").dpopThumbprint(),
+            };
+        }""",
+        server.url,
+    )
+    assert len(set(seen["racing"])) == 1
+    assert seen["later"] == seen["racing"][0]
+    assert seen["otherServer"] != seen["later"]  # no key shared between servers
+    _, token, _ = log_in(page, server)
+    assert claims_of(token)["cnf"]["jkt"] == seen["later"]
