@@ -143,7 +143,9 @@ def create_app(
             allow_origins=list(settings.cors_origins),
             allow_credentials=True,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
+            allow_headers=["Authorization", "Content-Type", "DPoP", "X-CSRF-Token"],
+            # jwtgate.js in DPoP mode reads the server's nonce and the resource challenges.
+            expose_headers=["DPoP-Nonce", "WWW-Authenticate"],
             max_age=600,
         )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
