@@ -425,13 +425,13 @@ def load_settings(**overrides: Any) -> Settings:
         for problem in err.errors(include_input=False, include_url=False):
             location = problem["loc"]
             if not location:
-                name = "settings"
+                name = ""
             elif location[0] in explicit:
                 name = _flag_name(location[0])
             else:
                 name = _env_name(location[0])
             message = str(problem["msg"]).removeprefix("Value error, ")
-            lines.append(f"{name}: {message}")
+            lines.append(f"{name}: {message}" if name else message)
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 
@@ -445,8 +445,10 @@ def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
         upper = name.upper()
         if not upper.startswith(ENV_PREFIX) or upper in known:
             continue
-        nearest = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
-        hint = f"; did you mean {nearest[0]}?" if nearest else ""
+        # Compared without the common prefix, which would make every name look alike.
+        stems = {known_name.removeprefix(ENV_PREFIX): known_name for known_name in known}
+        nearest = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), sorted(stems), n=1, cutoff=0.6)
+        hint = f"; did you mean {stems[nearest[0]]}?" if nearest else ""
         warnings.append(f"{name} is not a jwtgate setting and is ignored{hint}")
     return warnings
 

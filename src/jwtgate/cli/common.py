@@ -33,9 +33,10 @@ __all__ = [
     "when",
 ]
 
-# Exit codes (docs/server.md): 0 ok, 1 refused or failed, 2 usage (bad flags or arguments), and
-# CANNOT_START for a server that cannot start listening (port in use, unusable TLS files): the code
-# uvicorn itself exits with when its bind fails, so both paths agree.
+# Exit codes (docs/server.md): 0 ok, 1 refused or failed (configuration, storage, a refused token),
+# 2 usage (bad flags or arguments), and CANNOT_START for a server that cannot listen on its address
+# (port in use, no permission, host not of this machine): the code uvicorn itself exits with when its
+# bind fails, so both paths agree.
 CANNOT_START = 3
 
 P = ParamSpec("P")

@@ -135,7 +135,7 @@ def _pem_kinds(path: Path, flag: str) -> set[str]:
     try:
         data = path.read_bytes()
     except OSError as err:
-        fail(f"{flag}: cannot read {path}: {err.strerror}", CANNOT_START)
+        fail(f"{flag}: cannot read {path}: {err.strerror}")
     kinds = set()
     if b"-----BEGIN CERTIFICATE-----" in data:
         kinds.add("certificate")
@@ -152,18 +152,15 @@ def _check_tls(cert: Path, key: Path) -> None:
         fail(
             f"--tls-cert and --tls-key are swapped: {cert} holds the private key and {key} the "
             f"certificate; use --tls-cert {key} --tls-key {cert}",
-            CANNOT_START,
         )
     if "certificate" not in cert_kinds:
         fail(
             f"--tls-cert {cert} holds no PEM certificate (a '-----BEGIN CERTIFICATE-----' block); "
             "`jwtgate dev-cert` makes a pair for local development",
-            CANNOT_START,
         )
     if "private key" not in key_kinds:
         fail(
             f"--tls-key {key} holds no PEM private key (a '-----BEGIN ... PRIVATE KEY-----' block)",
-            CANNOT_START,
         )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
@@ -172,7 +169,6 @@ def _check_tls(cert: Path, key: Path) -> None:
         fail(
             f"the private key {key} does not belong to the certificate {cert} (or it is encrypted: "
             "jwtgate needs an unencrypted key file, readable by this user only)",
-            CANNOT_START,
         )
 
 
@@ -211,8 +207,8 @@ def serve(
 ) -> None:
     """Run the auth server (one process). A fresh data folder gets keys, a database and a demo user.
 
-    Exit codes: 0 stopped cleanly, 1 refused (configuration, storage), 2 usage,
-    3 cannot start (port in use, unusable TLS files)."""
+    Exit codes: 0 stopped cleanly, 1 refused (configuration, TLS files, storage), 2 usage (bad
+    flags), 3 cannot listen (port in use, no permission for the port, host not of this machine)."""
     import uvicorn
 
     from jwtgate.server import create_app

@@ -102,8 +102,9 @@ def _describe(err: BaseException, where: str) -> str | None:
             )
         if name == "OperationalError" and "unable to open database file" in text:
             return (
-                f"cannot open the SQLite database {where}: its folder is missing or not writable by this "
-                "user; fix the permissions or choose another --data-dir"
+                f"cannot open the SQLite database {where}: the file or its folder is read-only for this "
+                "user (SQLite writes next to the file, even to read), or the folder is missing; fix the "
+                "permissions or choose another --data-dir"
             )
         if name == "OperationalError" and "database is locked" in text:
             return (
