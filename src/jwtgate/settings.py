@@ -219,11 +219,17 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _combinations(self) -> Settings:
         if self.refresh_idle_ttl > self.session_absolute_ttl:
-            raise ValueError("refresh_idle_ttl must not exceed session_absolute_ttl")
+            raise ValueError(
+                "refresh_idle_ttl must not exceed session_absolute_ttl "
+                "(JWTGATE_REFRESH_IDLE_TTL, JWTGATE_SESSION_ABSOLUTE_TTL)"
+            )
         if self.access_token_ttl > self.refresh_idle_ttl:
-            raise ValueError("access_token_ttl must not exceed refresh_idle_ttl")
+            raise ValueError(
+                "access_token_ttl must not exceed refresh_idle_ttl "
+                "(JWTGATE_ACCESS_TOKEN_TTL, JWTGATE_REFRESH_IDLE_TTL)"
+            )
         if self.key_encryption_key is not None and self.key_encryption_key_file is not None:
-            raise ValueError("set key_encryption_key or key_encryption_key_file, not both")
+            raise ValueError("set JWTGATE_KEY_ENCRYPTION_KEY or JWTGATE_KEY_ENCRYPTION_KEY_FILE, not both")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError(
                 "a TLS certificate and its private key go together: give both --tls-cert and --tls-key "
@@ -239,7 +245,10 @@ class Settings(BaseSettings):
             if not self.issuer_url.startswith("https://"):
                 raise ValueError("production needs an https issuer")
             if self.tls_cert is None and not self.trusted_proxy:
-                raise ValueError("production refuses plain HTTP: set tls_cert/tls_key or trusted_proxy")
+                raise ValueError(
+                    "production refuses plain HTTP: give --tls-cert/--tls-key (JWTGATE_TLS_CERT, "
+                    "JWTGATE_TLS_KEY), or JWTGATE_TRUSTED_PROXY when a proxy terminates TLS"
+                )
         return self
 
     @property
@@ -469,7 +478,8 @@ def insecure_findings(settings: Settings) -> list[str]:
     if exposed and not settings.tls and not settings.trusted_proxy:
         findings.append(
             f"JWTGATE_HOST={settings.host} serves plain HTTP beyond loopback: tokens and passwords "
-            "cross the network in clear; set tls_cert/tls_key or run behind a trusted TLS proxy"
+            "cross the network in clear; give --tls-cert/--tls-key or run behind a TLS proxy named in "
+            "JWTGATE_TRUSTED_PROXY"
         )
     issuer_host = urlsplit(settings.issuer_url).hostname or ""
     if settings.issuer_url.startswith("http://") and not _is_loopback(issuer_host):
