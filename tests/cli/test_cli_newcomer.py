@@ -108,6 +108,7 @@ def test_help_has_readable_metavars(runner: CliRunner, command: list[str]) -> No
     assert code == 0
     assert not re.search(r"\{\w+\}", out), out  # usage lines say NAME, not {name}
     assert "<bool>" not in out, out  # a flag takes no value
+    assert "<str>" not in out, out
 
 
 def test_usage_line_names_arguments_in_capitals(runner: CliRunner) -> None:

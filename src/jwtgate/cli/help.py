@@ -21,12 +21,19 @@ def _word(bare_type: str) -> str:
     return _TYPE_WORDS.get(inner, inner.upper())
 
 
+def _no_type(ctx: Any) -> None:
+    del ctx
+
+
 def _plain_metavars(params: Iterable[Any]) -> None:
     for param in params:
         if isinstance(param, TyperOption) and param.metavar is None:
             param.metavar = "" if param.is_flag else _word(param.bare_type())
-        elif isinstance(param, TyperArgument) and param.metavar is None:
-            param.metavar = str(param.name or "value").upper()
+        elif isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = str(param.name or "value").upper()
+            # Its name column already says what it is (TOKEN, NAME): no "<str>" beside it.
+            setattr(param, "display_type_rich", _no_type)  # noqa: B010 - an instance override
 
 
 class ReadableGroup(TyperGroup):
