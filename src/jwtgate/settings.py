@@ -11,6 +11,7 @@ combinations are refused when the object is built; softer problems are listed by
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import stat
@@ -30,7 +31,14 @@ from pydantic_settings import (
 
 from jwtgate.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "ISSUER_REQUIRED", "Settings", "insecure_findings", "load_settings"]
+__all__ = [
+    "ENV_PREFIX",
+    "ISSUER_REQUIRED",
+    "Settings",
+    "insecure_findings",
+    "load_settings",
+    "unknown_variables",
+]
 
 ISSUER_REQUIRED = (
     "JWTGATE_ISSUER is required with a PostgreSQL database or a non-loopback host: every instance must "
@@ -40,6 +48,21 @@ ISSUER_REQUIRED = (
 
 ENV_PREFIX = "JWTGATE_"
 _CONFIG_VAR = "JWTGATE_CONFIG"
+# JWTGATE_* names read by other parts of the project (scripts, tests, the examples, the benchmarks), not
+# settings: they must not be reported as unknown.
+_OTHER_VARIABLES = frozenset(
+    {
+        _CONFIG_VAR,
+        "JWTGATE_ALL_TESTS",
+        "JWTGATE_BENCH_TOKENS",
+        "JWTGATE_JS",
+        "JWTGATE_REQUIRE_SERVICES",
+        "JWTGATE_TEST_ARTIFACTS",
+        "JWTGATE_TEST_WORKERS",
+        "JWTGATE_URL",
+        "JWTGATE_VENV",
+    }
+)
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 _SUPPORTED_DATABASES = ("sqlite+aiosqlite://", "postgresql+asyncpg://", "memory://")
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -209,21 +232,36 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _combinations(self) -> Settings:
         if self.refresh_idle_ttl > self.session_absolute_ttl:
-            raise ValueError("refresh_idle_ttl must not exceed session_absolute_ttl")
+            raise ValueError(
+                "refresh_idle_ttl must not exceed session_absolute_ttl "
+                "(JWTGATE_REFRESH_IDLE_TTL, JWTGATE_SESSION_ABSOLUTE_TTL)"
+            )
         if self.access_token_ttl > self.refresh_idle_ttl:
-            raise ValueError("access_token_ttl must not exceed refresh_idle_ttl")
+            raise ValueError(
+                "access_token_ttl must not exceed refresh_idle_ttl "
+                "(JWTGATE_ACCESS_TOKEN_TTL, JWTGATE_REFRESH_IDLE_TTL)"
+            )
         if self.key_encryption_key is not None and self.key_encryption_key_file is not None:
-            raise ValueError("set key_encryption_key or key_encryption_key_file, not both")
+            raise ValueError("set JWTGATE_KEY_ENCRYPTION_KEY or JWTGATE_KEY_ENCRYPTION_KEY_FILE, not both")
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key go together")
-        for path in (self.tls_cert, self.tls_key):
+            raise ValueError(
+                "a TLS certificate and its private key go together: give both --tls-cert and --tls-key "
+                "(JWTGATE_TLS_CERT, JWTGATE_TLS_KEY), or neither to serve plain HTTP"
+            )
+        for what, path in (("certificate", self.tls_cert), ("private key", self.tls_key)):
             if path is not None and not path.is_file():
-                raise ValueError(f"TLS file {path} does not exist")
+                raise ValueError(
+                    f"the TLS {what} file {path} does not exist (or is not a file); "
+                    "`jwtgate dev-cert` makes a pair for local development"
+                )
         if self.environment == "production":
             if not self.issuer_url.startswith("https://"):
                 raise ValueError("production needs an https issuer")
             if self.tls_cert is None and not self.trusted_proxy:
-                raise ValueError("production refuses plain HTTP: set tls_cert/tls_key or trusted_proxy")
+                raise ValueError(
+                    "production refuses plain HTTP: give --tls-cert/--tls-key (JWTGATE_TLS_CERT, "
+                    "JWTGATE_TLS_KEY), or JWTGATE_TRUSTED_PROXY when a proxy terminates TLS"
+                )
         return self
 
     @property
@@ -390,10 +428,16 @@ def _env_name(field: object) -> str:
     return f"{ENV_PREFIX}{str(field).upper()}"
 
 
+def _flag_name(field: object) -> str:
+    return "--" + str(field).replace("_", "-")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings from ``overrides`` (``None`` ignored), the environment and the file.
 
-    Raises :class:`ConfigError` with one line per problem, naming ``JWTGATE_*`` variables only.
+    Raises :class:`ConfigError` with one line per problem, naming the setting the way it was given:
+    ``--flag`` for an explicit value (the CLI passes its flags here), else the ``JWTGATE_*`` variable;
+    never its value (some are secrets).
     """
     explicit = {key: value for key, value in overrides.items() if value is not None}
     try:
@@ -402,10 +446,33 @@ def load_settings(**overrides: Any) -> Settings:
         lines = []
         for problem in err.errors(include_input=False, include_url=False):
             location = problem["loc"]
-            name = _env_name(location[0]) if location else "settings"
+            if not location:
+                name = ""
+            elif location[0] in explicit:
+                name = _flag_name(location[0])
+            else:
+                name = _env_name(location[0])
             message = str(problem["msg"]).removeprefix("Value error, ")
-            lines.append(f"{name}: {message}")
+            lines.append(f"{name}: {message}" if name else message)
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """One warning per ``JWTGATE_*`` variable of the environment that no setting reads (a typo is
+    otherwise silently ignored), naming the nearest valid variable when there is one."""
+    environ = dict(os.environ) if environ is None else environ
+    known = {_env_name(name) for name in Settings.model_fields} | _OTHER_VARIABLES
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        # Compared without the common prefix, which would make every name look alike.
+        stems = {known_name.removeprefix(ENV_PREFIX): known_name for known_name in known}
+        nearest = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), sorted(stems), n=1, cutoff=0.6)
+        hint = f"; did you mean {stems[nearest[0]]}?" if nearest else ""
+        warnings.append(f"{name} is not a jwtgate setting and is ignored{hint}")
+    return warnings
 
 
 def _is_loopback(host: str) -> bool:
@@ -424,7 +491,8 @@ def insecure_findings(settings: Settings) -> list[str]:
     if exposed and not settings.tls and not settings.trusted_proxy:
         findings.append(
             f"JWTGATE_HOST={settings.host} serves plain HTTP beyond loopback: tokens and passwords "
-            "cross the network in clear; set tls_cert/tls_key or run behind a trusted TLS proxy"
+            "cross the network in clear; give --tls-cert/--tls-key or run behind a TLS proxy named in "
+            "JWTGATE_TRUSTED_PROXY"
         )
     issuer_host = urlsplit(settings.issuer_url).hostname or ""
     if settings.issuer_url.startswith("http://") and not _is_loopback(issuer_host):

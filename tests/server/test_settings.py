@@ -121,8 +121,8 @@ def test_secret_values_never_appear_in_the_error(monkeypatch: pytest.MonkeyPatch
     [
         ({"refresh_idle_ttl": 86_400 * 40}, "refresh_idle_ttl must not exceed session_absolute_ttl"),
         ({"access_token_ttl": 3600, "refresh_idle_ttl": 600}, "access_token_ttl must not exceed"),
-        ({"tls_cert": "cert.pem"}, "tls_cert and tls_key go together"),
-        ({"tls_cert": "cert.pem", "tls_key": "key.pem"}, "TLS file cert.pem does not exist"),
+        ({"tls_cert": "cert.pem"}, "give both --tls-cert and --tls-key"),
+        ({"tls_cert": "cert.pem", "tls_key": "key.pem"}, "the TLS certificate file cert.pem does not exist"),
         ({"environment": "production"}, "production needs an https issuer"),
         (
             {"environment": "production", "issuer": "https://auth.example"},

@@ -205,3 +205,51 @@ def test_serve_over_tls_sends_hsts(tmp_path: Path, data_dir: Path, server_factor
     assert response.headers["strict-transport-security"].startswith("max-age=")
     assert response.json()["issuer"] == server.base_url
     assert server.base_url.startswith("https://")
+
+
+def test_the_banner_shows_the_urls_and_the_cli(data_dir: Path, server_factory: list[Server]) -> None:
+    server = Server(data_dir)
+    server_factory.append(server)
+    server.read_banner()
+    assert server.process.stdout is not None
+    urls = [server.process.stdout.readline() for _ in range(4)]
+    text = "".join(urls)
+    assert f"API:   {server.base_url}/api/login" in text
+    assert f"pages: {server.base_url}/login, {server.base_url}/account" in text
+    assert f"docs:  {server.base_url}/docs (Swagger UI), {server.base_url}/redoc" in text
+    assert "jwtgate --help" in text
+    server.wait_healthy()
+    assert httpx.get(f"{server.base_url}/docs", timeout=10).status_code == 200
+
+
+def test_a_second_server_on_the_same_port_stops_before_serving(
+    tmp_path: Path, data_dir: Path, server_factory: list[Server]
+) -> None:
+    """Regression: it printed "serving on" and "Application startup complete", then exited 3 on the
+    bind with uvicorn's message. Now: the cause and the fix, before anything is created."""
+    first = Server(data_dir)
+    server_factory.append(first)
+    first.read_banner()
+    first.wait_healthy()
+    other = tmp_path / "other"
+    second = jwtgate_cli("serve", "--port", str(first.port), "--data-dir", str(other))
+    assert second.returncode == 3
+    assert f"error: port {first.port} on 127.0.0.1 is already in use" in second.stderr
+    assert "choose another port with --port" in second.stderr
+    assert "serving on" not in second.stdout
+    assert "Traceback" not in second.stderr
+    assert not other.exists()
+
+
+def test_swapped_tls_files_are_named_before_serving(data_dir: Path) -> None:
+    made = jwtgate_cli("dev-cert", "--data-dir", str(data_dir))
+    assert made.returncode == 0, made.stderr
+    cert, key = data_dir / "tls" / "cert.pem", data_dir / "tls" / "key.pem"
+    swapped = jwtgate_cli(
+        "serve", "--port", str(free_port()), "--data-dir", str(data_dir), "--tls-cert", str(key),
+        "--tls-key", str(cert),
+    )  # fmt: skip
+    assert swapped.returncode == 1
+    assert "--tls-cert and --tls-key are swapped" in swapped.stderr
+    assert "serving on" not in swapped.stdout
+    assert "PEM lib" not in swapped.stderr

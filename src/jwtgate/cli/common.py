@@ -19,6 +19,7 @@ from jwtgate.service import AuthService
 from jwtgate.settings import Settings, load_settings
 
 __all__ = [
+    "CANNOT_START",
     "DataDir",
     "DatabaseUrl",
     "PasswordStdin",
@@ -32,6 +33,12 @@ __all__ = [
     "when",
 ]
 
+# Exit codes (docs/server.md): 0 ok, 1 refused or failed (configuration, storage, a refused token),
+# 2 usage (bad flags or arguments), and CANNOT_START for a server that cannot listen on its address
+# (port in use, no permission, host not of this machine): the code uvicorn itself exits with when its
+# bind fails, so both paths agree.
+CANNOT_START = 3
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -39,17 +46,19 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Data folder (keys, SQLite database). Default ./.jwtgate or $JWTGATE_DATA_DIR.",
-        show_default=False,
+        metavar="PATH",
+        help="Data folder (keys, SQLite database).",
+        show_default="./.jwtgate, or $JWTGATE_DATA_DIR",
     ),
 ]
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        help="Database URL, e.g. postgresql+asyncpg://USER@HOST/DB (default: SQLite in the data folder, "
-        "or $JWTGATE_DATABASE_URL). Prefer the variable for URLs with a password.",
-        show_default=False,
+        metavar="URL",
+        help="Database URL, e.g. postgresql+asyncpg://USER@HOST/DB. Prefer the variable for URLs with "
+        "a password.",
+        show_default="SQLite in the data folder, or $JWTGATE_DATABASE_URL",
     ),
 ]
 PasswordStdin = Annotated[

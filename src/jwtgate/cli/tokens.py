@@ -105,7 +105,9 @@ def token_verify(
     token: Annotated[str, typer.Argument(help="The token, or - to read it from stdin.")],
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
-    issuer: Annotated[str | None, typer.Option(help="Expected iss. [default: the server's]")] = None,
+    issuer: Annotated[
+        str | None, typer.Option(metavar="URL", help="Expected iss.", show_default="the issuer of this data")
+    ] = None,
 ) -> None:
     """Verify a token against the keys and denylist of this data; explain any rejection. Writes nothing."""
     settings = settings_for(data_dir, database_url, issuer=issuer)

@@ -26,8 +26,12 @@ def user_add(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     password_stdin: PasswordStdin = False,
-    role: Annotated[list[str] | None, typer.Option(help="A role (repeatable).")] = None,
-    scope: Annotated[list[str] | None, typer.Option(help="A scope (repeatable). [default: read]")] = None,
+    role: Annotated[
+        list[str] | None, typer.Option(metavar="ROLE", help="A role (repeatable).", show_default="none")
+    ] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option(metavar="SCOPE", help="A scope (repeatable).", show_default="read")
+    ] = None,
 ) -> None:
     """Create a user; the password comes from stdin or a hidden prompt."""
     settings = settings_for(data_dir, database_url)

@@ -96,12 +96,19 @@ def ensure_data_dir(settings: Settings) -> None:
         if not path.is_dir():
             raise ConfigError(f"the data folder {path} is a file, not a folder")
         return
+    fix = "choose a writable place with --data-dir or JWTGATE_DATA_DIR"
     if not path.parent.exists():
-        raise ConfigError(f"cannot create the data folder {path}: {path.parent} does not exist")
+        raise ConfigError(
+            f"cannot create the data folder {path}: {path.parent} does not exist (only the last folder is "
+            f"created, so that a typo fails); create {path.parent} first, or {fix}"
+        )
     try:
         path.mkdir(mode=0o700)
     except OSError as err:
-        raise ConfigError(f"cannot create the data folder {path}: {err.strerror}") from err
+        raise ConfigError(
+            f"cannot create the data folder {path} ({err.strerror}: {path.parent} does not accept new "
+            f"folders from this user); {fix}"
+        ) from err
     os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
 
 

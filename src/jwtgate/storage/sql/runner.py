@@ -45,10 +45,75 @@ class Runner(Protocol):
     async def close(self) -> None: ...
 
 
-def _wrap(err: Exception) -> StorageError:
+def _wrap(err: Exception, where: str = "the database") -> StorageError:
     if isinstance(err, sa.exc.IntegrityError):
         return StorageError("a uniqueness or reference constraint failed")
-    return StorageError()
+    return StorageError(_describe(err, where))
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """The error, the driver's error SQLAlchemy wraps, and what they were raised from."""
+    seen: list[BaseException] = []
+    pending: list[BaseException | None] = [err]
+    while pending:
+        current = pending.pop(0)
+        if current is None or any(current is known for known in seen) or len(seen) > 10:
+            continue
+        seen.append(current)
+        pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return seen
+
+
+def _describe(err: BaseException, where: str) -> str | None:
+    """What failed and how to fix it, from the driver's error. Names the database by ``where`` (a file
+    path, or host, port and name: never a password) and never quotes the driver's message (it may
+    quote SQL or values)."""
+    for cause in _causes(err):
+        name = type(cause).__name__
+        text = str(cause).lower()
+        if name == "InvalidPasswordError":
+            return (
+                f"PostgreSQL at {where} refused the password: fix the password in JWTGATE_DATABASE_URL "
+                "(or --database-url)"
+            )
+        if name == "InvalidAuthorizationSpecificationError":
+            return (
+                f"PostgreSQL at {where} refused the user (no such role, or not allowed by pg_hba.conf): "
+                "fix the user in JWTGATE_DATABASE_URL or the server's access rules"
+            )
+        if name == "InvalidCatalogNameError":
+            return (
+                f"the PostgreSQL database {where} does not exist: create it (e.g. `createdb`), "
+                "then run `jwtgate init`"
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return (
+                f"cannot connect to the database at {where}: connection refused; is the server running, "
+                "and are the host and port of JWTGATE_DATABASE_URL right?"
+            )
+        if isinstance(cause, TimeoutError):
+            return f"the database at {where} did not answer in time: is it reachable from here?"
+        if isinstance(cause, OSError) and ("name or service" in text or "address" in text):
+            return f"cannot reach the database at {where}: {cause.strerror or 'network error'}"
+        if name == "OperationalError" and "readonly" in text:
+            return (
+                f"cannot write the SQLite database {where}: the file or its folder is read-only; give the "
+                "user running jwtgate write access to both, or choose another --data-dir"
+            )
+        if name == "OperationalError" and "unable to open database file" in text:
+            return (
+                f"cannot open the SQLite database {where}: the file or its folder is read-only for this "
+                "user (SQLite writes next to the file, even to read), or the folder is missing; fix the "
+                "permissions or choose another --data-dir"
+            )
+        if name == "OperationalError" and "database is locked" in text:
+            return (
+                f"the SQLite database {where} stayed locked by another process for "
+                f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s: is a command stuck on it?"
+            )
+        if name == "OperationalError" and "disk" in text:
+            return f"the SQLite database {where} hit a disk error (full, or an I/O failure)"
+    return f"the database at {where} failed ({type(err).__name__})"
 
 
 class ThreadRunner:
@@ -56,8 +121,9 @@ class ThreadRunner:
 
     dialect = "sqlite"
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, where: str = "the database") -> None:
         self._engine = engine
+        self._where = where
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="jwtgate-sqlite"
         )
@@ -85,7 +151,7 @@ class ThreadRunner:
             except JwtgateError:
                 raise
             except (sa.exc.SQLAlchemyError, OSError) as err:
-                raise _wrap(err) from err
+                raise _wrap(err, self._where) from err
 
         return await self._run(unit)
 
@@ -104,7 +170,7 @@ class ThreadRunner:
             except JwtgateError:
                 raise
             except (sa.exc.SQLAlchemyError, OSError) as err:
-                raise _wrap(err) from err
+                raise _wrap(err, self._where) from err
 
         return await self._run(unit)
 
@@ -126,8 +192,9 @@ class ThreadRunner:
 class AsyncRunner:
     """An async engine (PostgreSQL via asyncpg)."""
 
-    def __init__(self, engine: AsyncEngine, dsn: str | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, dsn: str | None = None, where: str = "the database") -> None:
         self._engine = engine
+        self._where = where
         # A plain asyncpg pool for single-statement hot paths (refresh rotation): no SQLAlchemy layer,
         # no greenlet switch, asyncpg's own prepared-statement cache. Opened on first use.
         self._dsn = dsn
@@ -152,7 +219,7 @@ class AsyncRunner:
         except JwtgateError:
             raise
         except (sa.exc.SQLAlchemyError, OSError) as err:
-            raise _wrap(err) from err
+            raise _wrap(err, self._where) from err
 
     async def fetch(self, sql: str, *args: object) -> list[Any]:
         """Run ONE statement (``$1``-style parameters) in autocommit on the asyncpg pool: atomic on its
@@ -164,7 +231,7 @@ class AsyncRunner:
             pool = self._pool if self._pool is not None else await self._open_pool()
             return list(await pool.fetch(sql, *args))
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as err:
-            raise StorageError() from err
+            raise StorageError(_describe(err, self._where)) from err
 
     async def _open_pool(self) -> Any:
         import asyncpg
@@ -188,7 +255,7 @@ class AsyncRunner:
         except JwtgateError:
             raise
         except (sa.exc.SQLAlchemyError, OSError) as err:
-            raise _wrap(err) from err
+            raise _wrap(err, self._where) from err
 
     async def close(self) -> None:
         self._closed = True
@@ -220,13 +287,20 @@ def create_runner(url: str) -> Runner:
             connect_args={"check_same_thread": False, "isolation_level": None},
         )
         _configure_sqlite(engine, parsed.database)
-        return ThreadRunner(engine)
+        return ThreadRunner(engine, parsed.database)
     if driver == "postgresql+asyncpg":
         # No pre-ping (a round trip per checkout): a connection the server dropped fails that one call
         # with StorageError (503) and is discarded; connections are recycled after 30 minutes.
         dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        return AsyncRunner(create_async_engine(parsed, pool_size=10, max_overflow=10, pool_recycle=1800), dsn)
+        pool = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_recycle=1800)
+        return AsyncRunner(pool, dsn, _server_location(parsed))
     raise ConfigError(f"unsupported database driver {driver!r}: use sqlite+aiosqlite or postgresql+asyncpg")
+
+
+def _server_location(url: sa.URL) -> str:
+    """user@host:port/database, for messages: never the password."""
+    user = f"{url.username}@" if url.username else ""
+    return f"{user}{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
 
 
 def _configure_sqlite(engine: sa.Engine, path: str) -> None:
