@@ -31,7 +31,9 @@ async def test_sessions_revoke_on_the_command_line_is_broadcast(
     monkeypatch.setenv("JWTGATE_REDIS_URL", redis_url)
     monkeypatch.setenv("JWTGATE_REDIS_CHANNEL", channel)
     data_dir = tmp_path / "data"
-    async with open_service(load_settings(data_dir=data_dir, signing_alg="ES256"), time.time) as service:
+    async with open_service(
+        load_settings(data_dir=data_dir, signing_alg="ES256"), time.time, mode="init"
+    ) as service:
         await service.add_user("alice", PASSWORD)
         pair = await service.login("alice", PASSWORD)
 
