@@ -3,7 +3,8 @@
 - :class:`~.accounts.Accounts`: users, passwords, login checks and rate limits;
 - :class:`~.sessions.Sessions`: sessions, refresh rotation with grace and reuse detection, revocation;
 - :class:`~.authority.TokenAuthority`: key ring, signing, verification and the in-process denylist;
-- :class:`~.clients.ClientRegistry`: confidential clients;
+- :class:`~.clients.ClientRegistry`: OAuth clients and their authentication;
+- :class:`~.grants.TokenGrants` and :class:`~.authorization.AuthorizationCodes`: the OAuth grants;
 - here: opening and closing, maintenance, and the RFC 7009 / 7662 helpers and the revocation feed.
 
 Every method takes its time from the injected clock. The contract is in docs/service-api.md.
@@ -18,19 +19,23 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jwtgate.errors import InvalidGrant, InvalidRequest, NotFound, TokenError
+from jwtgate.errors import AuthError, InvalidGrant, InvalidRequest, NotFound, TokenError
 from jwtgate.jose.jwks import KeySet
 from jwtgate.service import opaque
 from jwtgate.service.accounts import Accounts
 from jwtgate.service.authority import TokenAuthority
+from jwtgate.service.authorization import AuthorizationCodes, AuthorizationRequest
 from jwtgate.service.clients import ClientRegistry
+from jwtgate.service.grants import TokenGrants
 from jwtgate.service.keyring import KeyInfo, KeyRing, KeyStore
 from jwtgate.service.passwords import Argon2Hasher, PasswordHasher
 from jwtgate.service.policy import ServicePolicy
 from jwtgate.service.ports import RevocationBroadcaster, Store
 from jwtgate.service.ratelimit import MemoryRateLimiter, RateLimiter
+from jwtgate.service.records import ClientRecord
+from jwtgate.service.registration import ClientRegistration
 from jwtgate.service.sessions import Sessions, check_user_id
-from jwtgate.service.types import ClientInfo, SessionInfo, TokenPair, UserInfo, audit_dict
+from jwtgate.service.types import AccessGrant, ClientInfo, SessionInfo, TokenPair, UserInfo, audit_dict
 from jwtgate.service.validation import parse_scope
 
 __all__ = ["AuthService"]
@@ -60,11 +65,15 @@ class AuthService:
         self.policy = policy
         self._clock = clock
         self._authority = TokenAuthority(ring, policy, store, clock, broadcaster)
-        self._sessions = Sessions(store, policy, self._authority, clock)
+        self._clients = ClientRegistry(store, policy, clock)
+        self._sessions = Sessions(store, policy, self._authority, clock, self._clients)
         self._accounts = Accounts(
             store, hasher, clock, account_limiter=account_limiter, ip_limiter=ip_limiter
         )
-        self._clients = ClientRegistry(store, store, clock)
+        self._grants = TokenGrants(
+            policy, self._authority, self._sessions, self._accounts, self._clients, clock
+        )
+        self._codes = AuthorizationCodes(store, self._clients, self._sessions, clock)
         self._maintenance: asyncio.Task[None] | None = None
 
     @classmethod
@@ -156,6 +165,7 @@ class AuthService:
         now = self._clock()
         counts = await self.store.purge(now, audit_before=now - self.policy.audit_retention)
         counts.update(await self._authority.prune(now))
+        counts.update(await self._codes.purge(now))
         return counts
 
     # ------------------------------------------------------------------ keys
@@ -307,16 +317,39 @@ class AuthService:
         await self._sessions.revoke_user(user.id, "password_changed", keep=keep_session_id)
 
     # ------------------------------------------------------------------ clients and audit
-    async def add_client(self, name: str) -> tuple[ClientInfo, str]:
-        """Register a confidential client. The secret is returned once; only its digest is kept."""
-        return await self._clients.add(name)
+    async def add_client(
+        self, name: str, registration: ClientRegistration | None = None
+    ) -> tuple[ClientInfo, str | None]:
+        """Register a client (default: a confidential resource server that may introspect and
+        revoke). The secret is returned once (None for public and private_key_jwt clients)."""
+        return await self._clients.add(name, registration or ClientRegistration())
 
     async def list_clients(self) -> list[ClientInfo]:
-        return await self._clients.list()
+        return await self._clients.list_all()
+
+    async def show_client(self, name: str) -> ClientInfo:
+        """The client named ``name`` (or with this id); NotFound otherwise."""
+        return ClientInfo.of(await self._clients.by_name(name))
+
+    async def remove_client(self, name: str) -> int:
+        """Remove a client and revoke its sessions; returns how many were live."""
+        client = await self._clients.by_name(name)
+        await self._clients.remove(client)
+        session_ids = await self.store.client_session_ids(client.id)
+        return await self._sessions.revoke(session_ids, self._clock(), "client_removed", user_id=None)
+
+    async def rotate_client_secret(self, name: str) -> str:
+        """A new secret for a confidential client (shown once); the old one stops working at once."""
+        return await self._clients.rotate_secret(await self._clients.by_name(name))
 
     async def authenticate_client(self, client_id: str, secret: str) -> ClientInfo:
         """The client when ``secret`` is its secret; InvalidClient otherwise (constant-time)."""
-        return await self._clients.authenticate(client_id, secret)
+        return ClientInfo.of(await self._clients.by_secret(client_id, secret))
+
+    @property
+    def clients(self) -> ClientRegistry:
+        """Client lookup and authentication (``public``, ``by_secret``, ``by_assertion``)."""
+        return self._clients
 
     async def audit_events(self, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first."""
@@ -324,41 +357,137 @@ class AuthService:
             raise InvalidRequest("limit must be an integer from 0 to 10000")
         return [audit_dict(e) for e in await self.store.audit_events(limit=limit)]
 
+    # ------------------------------------------------------------------ OAuth grants
+    async def token_password(
+        self,
+        client: ClientRecord,
+        username: str,
+        password: str,
+        *,
+        scope: str | None = None,
+        user_agent: str | None = None,
+        ip: str | None = None,
+    ) -> TokenPair:
+        """The password grant for ``client`` (first-party clients registered with it)."""
+        return await self._grants.password(client, username, password, scope, user_agent, ip)
+
+    async def token_refresh(
+        self, client: ClientRecord, refresh_token: str, *, ip: str | None = None
+    ) -> TokenPair:
+        """The refresh grant: only for tokens issued to ``client``."""
+        return await self._grants.refresh(client, refresh_token, ip)
+
+    async def token_client_credentials(self, client: ClientRecord, scope: str | None = None) -> AccessGrant:
+        """The client credentials grant: a token for the client itself, no refresh token."""
+        return await self._grants.client_credentials(client, scope)
+
+    async def token_authorization_code(
+        self,
+        client: ClientRecord,
+        code: str,
+        *,
+        redirect_uri: str | None,
+        code_verifier: str | None,
+        user_agent: str | None = None,
+        ip: str | None = None,
+    ) -> TokenPair:
+        """Exchange an authorization code (PKCE checked); a replayed code revokes what it issued."""
+        return await self._codes.exchange(client, code, redirect_uri, code_verifier, user_agent, ip)
+
+    async def authorization_client(self, client_id: object, redirect_uri: object) -> tuple[ClientRecord, str]:
+        """Step one of ``/oauth/authorize``: the client and its exact redirect URI (errors for a page)."""
+        return await self._codes.trusted_client(client_id, redirect_uri)
+
+    def authorization_request(
+        self, client: ClientRecord, redirect_uri: str, params: dict[str, str]
+    ) -> AuthorizationRequest:
+        """Step two: the rest of the request (AuthorizationRefused goes back to the client)."""
+        return self._codes.check_request(client, redirect_uri, params)
+
+    async def authorization_scope(self, request: AuthorizationRequest, user_id: str) -> str:
+        """The scopes the user would grant (for the consent page)."""
+        user = await self._accounts.get(user_id)
+        return " ".join(s for s in request.scope.split() if s in user.scopes)
+
+    async def issue_authorization_code(self, request: AuthorizationRequest, user_id: str) -> str:
+        return await self._codes.issue(request, user_id)
+
     # ------------------------------------------------------------------ OAuth helpers
-    async def revoke_token(self, token: str, token_type_hint: str | None = None) -> None:
+    async def revoke_token(
+        self, token: str, token_type_hint: str | None = None, *, client: ClientRecord | None = None
+    ) -> None:
         """RFC 7009. A refresh token revokes its session; an access token is denylisted by ``jti``
-        until it expires. Unknown, invalid or already expired tokens are silently accepted."""
+        until it expires. Unknown, invalid or already expired tokens are silently accepted, and so
+        are tokens issued to another client than ``client`` (nothing happens; audited)."""
         del token_type_hint  # both kinds are recognised by shape; the hint only orders lookups
         now = self._clock()
+        owner = client or self._clients.builtin
         if opaque.looks_like_refresh_token(token):
             found = await self.store.find_refresh_token(opaque.digest(token))
-            if found is not None:
-                session = found.session
-                await self._sessions.revoke([session.id], now, "token_revoked", user_id=session.user_id)
+            if found is None:
+                return
+            session = found.session
+            if (session.client_id or self._clients.builtin.id) != owner.id:
+                await self._audit_refused("token_revocation_refused", owner, now, session.user_id)
+                return
+            await self._sessions.revoke([session.id], now, "token_revoked", user_id=session.user_id)
             return
         try:
-            claims = await self.authenticate(token)
+            claims = await self._authority.inspect(token, now)
         except TokenError:
+            return
+        if claims.get("client_id") != owner.id:
+            await self._audit_refused("token_revocation_refused", owner, now, None)
             return
         expires_at = float(claims["exp"]) + self.policy.leeway
         entry = await self.store.add_revocation("jti", claims["jti"], expires_at)
         await self._authority.revoked([entry])
+        await self.store.add_audit_event(
+            "token_revoked", now, user_id=None, detail={"client_id": owner.id, "token_type": "access_token"}
+        )
 
-    async def introspect(self, token: str, token_type_hint: str | None = None) -> dict[str, Any]:
-        """RFC 7662: ``{"active": False}`` for anything not currently valid."""
+    async def _audit_refused(self, kind: str, client: ClientRecord, now: float, user_id: str | None) -> None:
+        await self.store.add_audit_event(kind, now, user_id=user_id, detail={"client_id": client.id})
+
+    async def introspect(
+        self, token: str, token_type_hint: str | None = None, *, client: ClientRecord | None = None
+    ) -> dict[str, Any]:
+        """RFC 7662: ``{"active": False}`` for anything not currently valid. ``client`` must be
+        registered to introspect (AuthError otherwise); each call is audited without the token."""
         del token_type_hint
+        now = self._clock()
+        if client is not None and not client.introspect:
+            raise AuthError("this client is not registered to introspect tokens")
         if opaque.looks_like_refresh_token(token):
-            return await self._introspect_refresh(token, self._clock())
+            body = await self._introspect_refresh(token, now)
+        else:
+            body = await self._introspect_access(token, now)
+        if client is not None:
+            detail = {"client_id": client.id, "active": body["active"]}
+            await self.store.add_audit_event("token_introspected", now, detail=detail)
+        return body
+
+    async def _introspect_access(self, token: str, now: float) -> dict[str, Any]:
         try:
-            claims = await self.authenticate(token)
+            claims = await self._authority.inspect(token, now)
         except TokenError:
             return {"active": False}
         body: dict[str, Any] = {"active": True, "token_type": "Bearer"}
-        for name in ("scope", "client_id", "username", "exp", "iat", "nbf", "sub", "aud", "iss"):
+        for name in (
+            "scope",
+            "client_id",
+            "username",
+            "exp",
+            "iat",
+            "nbf",
+            "sub",
+            "aud",
+            "iss",
+            "jti",
+            "sid",
+        ):
             if name in claims:
                 body[name] = claims[name]
-        body["jti"] = claims["jti"]
-        body["sid"] = claims["sid"]
         return body
 
     async def _introspect_refresh(self, token: str, now: float) -> dict[str, Any]:
@@ -371,7 +500,7 @@ class AuthService:
         body: dict[str, Any] = {
             "active": True,
             "token_type": "refresh_token",
-            "client_id": self.policy.client_id,
+            "client_id": session.client_id or self.policy.client_id,
             "username": user.username,
             "sub": user.id,
             "iss": self.policy.issuer,

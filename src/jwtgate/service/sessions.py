@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from jwtgate.errors import InvalidGrant, InvalidRequest
 from jwtgate.service import opaque
 from jwtgate.service.authority import TokenAuthority
+from jwtgate.service.clients import ClientRegistry
 from jwtgate.service.policy import ServicePolicy
 from jwtgate.service.ports import Store
-from jwtgate.service.records import RefreshTokenRecord, SessionRecord, UserRecord
+from jwtgate.service.records import ClientRecord, RefreshTokenRecord, SessionRecord, UserRecord
 from jwtgate.service.types import TokenPair
 from jwtgate.service.validation import clean_text
 
@@ -34,20 +35,32 @@ class Sessions:
         policy: ServicePolicy,
         authority: TokenAuthority,
         clock: Callable[[], float],
+        clients: ClientRegistry,
     ) -> None:
         self._store = store
         self._policy = policy
         self._authority = authority
         self._clock = clock
+        self._clients = clients
 
     async def start(
-        self, user: UserRecord, scope: str, user_agent: object, ip: object, now: float
+        self,
+        user: UserRecord,
+        scope: str,
+        user_agent: object,
+        ip: object,
+        now: float,
+        *,
+        client: ClientRecord | None = None,
+        session_id: str | None = None,
     ) -> TokenPair:
-        """A new session with its first refresh token, and the first pair."""
+        """A new session of ``client`` (default: the built-in one) with its first refresh token, and
+        the first pair. ``session_id``: an id chosen beforehand (an authorization code records it)."""
         policy = self._policy
+        client = client or self._clients.builtin
         expires_at = now + policy.session_absolute_ttl
         session = SessionRecord(
-            id=opaque.new_id(),
+            id=session_id or opaque.new_id(),
             user_id=user.id,
             created_at=now,
             last_used_at=now,
@@ -56,22 +69,36 @@ class Sessions:
             scope=scope,
             user_agent=clean_text(user_agent, 512),
             ip=clean_text(ip, 64),
+            client_id=None if client.id == self._clients.builtin.id else client.id,
         )
         refresh_token = opaque.new_refresh_token()
         record = RefreshTokenRecord(
             opaque.digest(refresh_token), session.id, None, now, session.idle_expires_at
         )
         await self._store.create_session(session, record)
-        return self._pair(user, session, refresh_token, now)
+        return self._pair(user, session, refresh_token, now, client)
 
-    def _pair(self, user: UserRecord, session: SessionRecord, refresh_token: str, now: float) -> TokenPair:
-        # The session's scope, narrowed to what the user may still have.
-        scope = " ".join(s for s in (session.scope or "").split() if s in user.scopes)
+    def _pair(
+        self,
+        user: UserRecord,
+        session: SessionRecord,
+        refresh_token: str,
+        now: float,
+        client: ClientRecord,
+    ) -> TokenPair:
+        # The session's scope, narrowed to what the user and the client may still have.
+        allowed = self._clients.allowed_scopes(client)
+        scope = " ".join(
+            s for s in (session.scope or "").split() if s in user.scopes and (allowed is None or s in allowed)
+        )
+        builtin = client.id == self._clients.builtin.id
         minted = self._authority.issuer.mint(
             user.id,
             ttl=self._policy.access_ttl,
             scope=scope or None,
             session_id=session.id,
+            audience=None if builtin else self._clients.audience_of(client),
+            client_id=None if builtin else client.id,
             claims={"username": user.username, "roles": list(user.roles)},
             now=now,
         )
@@ -80,27 +107,44 @@ class Sessions:
             refresh_token=refresh_token,
             expires_in=self._policy.access_ttl,
             session_id=session.id,
-            scope=scope or None,
+            scope=scope,
         )
 
-    async def refresh(self, refresh_token: object, ip: object, now: float) -> TokenPair:
-        """Rotate ``refresh_token``. InvalidGrant when unknown, expired, revoked or reused."""
+    async def refresh(
+        self, refresh_token: object, ip: object, now: float, client: ClientRecord | None = None
+    ) -> TokenPair:
+        """Rotate ``refresh_token`` of ``client`` (default: the built-in one). InvalidGrant when
+        unknown, expired, revoked, reused, or issued to another client (checked before spending it)."""
         if not isinstance(refresh_token, str) or not opaque.looks_like_refresh_token(refresh_token):
             raise InvalidGrant
+        client = client or self._clients.builtin
         token_digest = opaque.digest(refresh_token)
+        found = await self._store.find_refresh_token(token_digest)
+        if found is None:
+            raise InvalidGrant
+        if (found.session.client_id or self._clients.builtin.id) != client.id:
+            detail = {"client_id": client.id, "ip": clean_text(ip, 64)}
+            await self._store.add_audit_event(
+                "refresh_token_wrong_client",
+                now,
+                user_id=found.user.id,
+                session_id=found.session.id,
+                detail=detail,
+            )
+            raise InvalidGrant("the refresh token was issued to another client")
         child_token = opaque.new_refresh_token()
         rotated = await self._store.rotate_live_refresh_token(
             token_digest, opaque.digest(child_token), now, self._policy.refresh_idle_ttl
         )
         if rotated is not None:
-            return self._pair(rotated.user, rotated.session, child_token, now)
+            return self._pair(rotated.user, rotated.session, child_token, now, client)
         # Refused: expired, revoked, disabled (live_token says so), or already used.
         token, session, user = await self.live_token(token_digest, now)
         if token.used_at is None:
             # Live and unused, yet refused: the session changed under us (e.g. revoked). Fail closed.
             raise InvalidGrant
         if now - token.used_at <= self._policy.reuse_grace:
-            return await self._grace(user, session, ip, now)
+            return await self._grace(user, session, ip, now, client)
         await self.revoke([session.id], now, "refresh_token_reuse", user_id=user.id)
         await self._store.add_audit_event(
             "refresh_token_reuse",
@@ -124,7 +168,12 @@ class Sessions:
         return token, session, user
 
     async def _rotate(
-        self, user: UserRecord, session: SessionRecord, parent_digest: str, now: float
+        self,
+        user: UserRecord,
+        session: SessionRecord,
+        parent_digest: str,
+        now: float,
+        client: ClientRecord,
     ) -> TokenPair | None:
         child_token = opaque.new_refresh_token()
         idle_expires_at = min(now + self._policy.refresh_idle_ttl, session.expires_at)
@@ -133,9 +182,11 @@ class Sessions:
         )
         if not await self._store.rotate_refresh_token(parent_digest, child, now, idle_expires_at):
             return None
-        return self._pair(user, session, child_token, now)
+        return self._pair(user, session, child_token, now, client)
 
-    async def _grace(self, user: UserRecord, session: SessionRecord, ip: object, now: float) -> TokenPair:
+    async def _grace(
+        self, user: UserRecord, session: SessionRecord, ip: object, now: float, client: ClientRecord
+    ) -> TokenPair:
         """Within the grace window: rotate from the session's current token, and audit it. Each grace
         pair spends the token the previous answer carried, so however many arrive, one branch stays
         live; a replay by a thief is recorded, and the victim's next use of a spent token after the
@@ -144,7 +195,7 @@ class Sessions:
             current = await self._store.current_refresh_token(session.id)
             if current is None or now >= current.expires_at:
                 break
-            pair = await self._rotate(user, session, current.digest, now)
+            pair = await self._rotate(user, session, current.digest, now, client)
             if pair is not None:
                 detail = {"ip": clean_text(ip, 64)}
                 await self._store.add_audit_event(
