@@ -6,8 +6,8 @@ Errors print one line on stderr and exit non-zero (1: refused or failed, 2: usag
 traceback. Secrets (passwords, client secrets) are read from stdin or a hidden prompt, never from
 arguments, and printed only when generated (once).
 
-The commands live in ``serve``, ``users``, ``admin`` and ``tokens``; :func:`build_app` names and wires
-them (nothing registers itself on import).
+The commands live in ``serve``, ``users``, ``admin``, ``clients`` and ``tokens``; :func:`build_app`
+names and wires them (nothing registers itself on import).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 
 import typer
 
-from jwtgate.cli import admin, serve, tokens, users
+from jwtgate.cli import admin, clients, serve, tokens, users
 
 __all__ = ["app", "build_app", "main"]
 
@@ -38,7 +38,7 @@ def build_app() -> typer.Typer:
     root.add_typer(sessions_app, name="sessions")
     token_app = typer.Typer(help="Inspect access tokens.", no_args_is_help=True)
     root.add_typer(token_app, name="token")
-    client_app = typer.Typer(help="Manage confidential clients (resource servers).", no_args_is_help=True)
+    client_app = typer.Typer(help="Manage OAuth clients (apps and resource servers).", no_args_is_help=True)
     root.add_typer(client_app, name="client")
     root.command()(serve.serve)
     root.command("dev-cert")(serve.dev_cert)
@@ -49,11 +49,18 @@ def build_app() -> typer.Typer:
     user_app.command("disable")(users.user_disable)
     user_app.command("enable")(users.user_enable)
     user_app.command("set-password")(users.user_set_password)
+    user_app.command("show")(users.user_show)
+    user_app.command("grant")(users.user_grant)
+    user_app.command("ungrant")(users.user_ungrant)
     keys_app.command("list")(admin.keys_list)
     keys_app.command("rotate")(admin.keys_rotate)
     sessions_app.command("list")(admin.sessions_list)
     sessions_app.command("revoke")(admin.sessions_revoke)
-    client_app.command("add")(admin.client_add)
+    client_app.command("add")(clients.client_add)
+    client_app.command("list")(clients.client_list)
+    client_app.command("show")(clients.client_show)
+    client_app.command("remove")(clients.client_remove)
+    client_app.command("rotate-secret")(clients.client_rotate_secret)
     token_app.command("decode")(tokens.token_decode)
     token_app.command("verify")(tokens.token_verify)
     return root

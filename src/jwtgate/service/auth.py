@@ -296,6 +296,33 @@ class AuthService:
             await self._sessions.revoke_user(user.id, "user_disabled")
         return await self._accounts.get(user.id)
 
+    async def show_user(self, username: str) -> UserInfo:
+        """The user named ``username``; NotFound otherwise."""
+        return UserInfo.of(await self._accounts.by_name(username))
+
+    async def change_user_grants(
+        self, username: str, *, scopes: Sequence[str] = (), roles: Sequence[str] = (), add: bool
+    ) -> UserInfo:
+        """Add (``add=True``) or take away scopes and roles. Taking any away revokes the user's
+        sessions: no live token keeps what was taken."""
+        user = await self._accounts.by_name(username)
+        scope_list, role_list = parse_scope(list(scopes)), parse_scope(list(roles))
+        if add:
+            new_scopes = tuple(dict.fromkeys((*user.scopes, *scope_list)))
+            new_roles = tuple(dict.fromkeys((*user.roles, *role_list)))
+        else:
+            new_scopes = tuple(s for s in user.scopes if s not in scope_list)
+            new_roles = tuple(r for r in user.roles if r not in role_list)
+        now = self._clock()
+        await self.store.set_user_grants(user.id, new_roles, new_scopes)
+        detail = {"scopes": list(scope_list), "roles": list(role_list)}
+        await self.store.add_audit_event(
+            "user_granted" if add else "user_ungranted", now, user_id=user.id, detail=detail
+        )
+        if not add and (new_scopes != user.scopes or new_roles != user.roles):
+            await self._sessions.revoke_user(user.id, "user_ungranted")
+        return await self._accounts.get(user.id)
+
     async def set_password(self, username: str, password: str) -> None:
         """Admin reset: new password, every session revoked."""
         user = await self._accounts.by_name(username)
