@@ -34,7 +34,7 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _NO_CLIENT = "0" * 64  # compared against when the id is unknown, so timing does not tell
 _ASSERTION_HEADER = frozenset({"alg", "typ", "kid"})
 _MAX_ASSERTION = 8192
-_MAX_ASSERTION_LIFE = 600  # seconds: an assertion is made for one request
+_MAX_ASSERTION_LIFE = 3600  # seconds (Authlib signs for an hour; the jti is kept that long)
 
 
 class ClientRegistry:
@@ -177,7 +177,7 @@ class ClientRegistry:
             raise InvalidClient
         if not _names_one_of(claims.get("aud"), audiences):
             raise InvalidClient("the client assertion is not for this server")
-        if type(exp) not in (int, float) or not now - leeway < exp <= now + _MAX_ASSERTION_LIFE:
+        if type(exp) not in (int, float) or not now - leeway < exp <= now + _MAX_ASSERTION_LIFE + leeway:
             raise InvalidClient("the client assertion has expired or lives too long")
         nbf: Any = claims.get("nbf", claims.get("iat"))
         if nbf is not None and (type(nbf) not in (int, float) or nbf > now + leeway):
