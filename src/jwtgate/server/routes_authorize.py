@@ -45,7 +45,9 @@ _PARAMETERS = (
 _FORM_FIELDS = frozenset({*_PARAMETERS, "csrf_token", "decision"})
 _MAX_QUERY = 8192
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|[a-z][a-z0-9+.-]*:")
-_PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+# same-origin, not no-referrer: with no-referrer Chromium posts the consent form with "Origin: null",
+# which the Origin check refuses; the client's site still never sees this page's URL.
+_PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
 
 
 def _template(name: str) -> Template:
