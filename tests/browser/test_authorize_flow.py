@@ -21,6 +21,9 @@ from .conftest import PASSWORD, NewPage, ServerProcess, child_env
 
 with warnings.catch_warnings():
     # Authlib 1.9 warns on import that it would rather use the "httpx2" package; httpx works.
+    # Its deprecate module installs an "always" filter when imported: import it first, then ignore.
+    import authlib.deprecate  # noqa: F401
+
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.common.security import generate_token
     from authlib.integrations.httpx_client import OAuth2Client
@@ -142,12 +145,24 @@ def test_authlib_completes_the_code_flow_with_consent(
     token = oauth.fetch_token(token_url, authorization_response=received, code_verifier=verifier)
     assert token["scope"] == "read"
     oauth.close()
+    # A third-party token is for its own audience, not for the account routes of the server.
     me = httpx.get(
         f"http://127.0.0.1:{server.port}/api/me",
         headers={"Authorization": f"Bearer {token['access_token']}"},
         timeout=10,
     )
-    assert me.json()["username"] == "carol"
+    assert me.status_code == 401
+    resource_server = register(server, "gallery-api", "--introspect")
+    seen = httpx.post(
+        f"http://127.0.0.1:{server.port}/oauth/introspect",
+        data={"token": token["access_token"]},
+        auth=(resource_server["client_id"], resource_server["client_secret"]),
+        timeout=10,
+    ).json()
+    assert seen["active"] is True
+    assert seen["username"] == "carol"
+    assert seen["client_id"] == fields["client_id"]
+    assert seen["aud"] == fields["client_id"]
     # The same code again: refused, and what it issued is revoked.
     replay = httpx.post(
         token_url,

@@ -23,6 +23,9 @@ from .conftest import BASE_URL, PASSWORD, FrozenClock, assert_error_shape, basic
 
 with warnings.catch_warnings():
     # Authlib 1.9 warns on import that it would rather use the "httpx2" package; httpx works.
+    # Its deprecate module installs an "always" filter when imported: import it first, then ignore.
+    import authlib.deprecate  # noqa: F401
+
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 

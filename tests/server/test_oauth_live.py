@@ -24,6 +24,9 @@ from jwtgate.settings import load_settings
 
 with warnings.catch_warnings():
     # Authlib 1.9 warns on import that it would rather use the "httpx2" package; httpx works.
+    # Its deprecate module installs an "always" filter when imported: import it first, then ignore.
+    import authlib.deprecate  # noqa: F401
+
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.httpx_client import OAuth2Client
 

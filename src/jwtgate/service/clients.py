@@ -120,7 +120,13 @@ class ClientRegistry:
         return None if client.id == self.builtin.id else client.scopes
 
     def audience_of(self, client: ClientRecord) -> str | list[str]:
-        audiences = list(client.audiences) or [self._policy.audience]
+        """The ``aud`` of the client's access tokens: its registered audiences; else this server's
+        own for first-party clients, and the client's id for others, so that a third-party token is
+        never accepted by the first-party routes (``/api/*``: sessions, logout everywhere)."""
+        if client.audiences:
+            audiences = list(client.audiences)
+        else:
+            audiences = [self._policy.audience if client.first_party else client.id]
         return audiences[0] if len(audiences) == 1 else audiences
 
     # ------------------------------------------------------------------ authentication
