@@ -3,9 +3,12 @@ checks of client authentication, per-client tokens and RFC conformance."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,6 +19,7 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from fastapi import FastAPI
 
 from jwtgate import generate_key
+from jwtgate.server.client_keys import ClientKeys
 from jwtgate.service import AuthService
 from jwtgate.service.registration import ClientRegistration
 
@@ -375,3 +379,65 @@ async def test_metadata_passes_authlib_and_is_at_the_path_insertion_location(
     assert set(metadata["scopes_supported"]) >= {"read", "reports"}
     assert "private_key_jwt" in metadata["token_endpoint_auth_methods_supported"]
     assert (await client.get("/.well-known/oauth-authorization-server/other")).status_code == 404
+
+
+@pytest.fixture
+def jwks_site() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A loopback HTTP server publishing a client's JWKS at /jwks.json (body set by the test)."""
+    published: dict[str, bytes] = {"body": b'{"keys": []}'}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = published["body"]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = False
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json", published
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+async def test_private_key_jwt_with_keys_at_a_jwks_url(
+    app: FastAPI, service: AuthService, jwks_site: tuple[str, dict[str, bytes]]
+) -> None:
+    url, published = jwks_site
+    fetch_clock = FrozenClock(1000.0)
+    app.state.jwtgate_client_keys = ClientKeys(clock=fetch_clock)
+    key = generate_key("RS256", kid="rotating-1")
+    published["body"] = json.dumps({"keys": [key.public_key().to_jwk()]}).encode()
+    client_id, secret = await _client(
+        service, "fetcher", grants=("client_credentials",), scopes=("x",), jwks_url=url
+    )
+    assert secret is None
+
+    async def token_with(signing_key: Any) -> dict[str, Any]:
+        auth = PrivateKeyJWT(TOKEN_URL)
+        async with oauth_client(
+            app, client_id, signing_key.to_jwk(private=True), token_endpoint_auth_method=auth
+        ) as oauth:
+            token: dict[str, Any] = await oauth.fetch_token(TOKEN_URL, grant_type="client_credentials")
+            return token
+
+    assert (await token_with(key))["scope"] == "x"
+    # The client rotates its key: an unknown kid refetches, but at most every 10 seconds.
+    new_key = generate_key("RS256", kid="rotating-2")
+    published["body"] = json.dumps({"keys": [new_key.public_key().to_jwk()]}).encode()
+    with pytest.raises(OAuthError, match="invalid_client"):
+        await token_with(new_key)
+    fetch_clock.advance(11)
+    assert (await token_with(new_key))["scope"] == "x"
+    with pytest.raises(OAuthError, match="invalid_client"):  # the old key is gone from the JWKS
+        await token_with(key)

@@ -23,6 +23,7 @@ from urllib.parse import unquote_plus
 from fastapi import Request
 
 from jwtgate.errors import InvalidClient
+from jwtgate.server.client_keys import client_keys
 from jwtgate.server.problems import ApiError
 from jwtgate.server.state import app_state
 from jwtgate.service.clients import ASSERTION_TYPE
@@ -93,7 +94,10 @@ async def authenticate_client(
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise InvalidClient(f"client_assertion_type must be {ASSERTION_TYPE}")
         return await clients.by_assertion(
-            form.get("client_assertion", ""), assertion_audiences(request), claimed_id=form_id
+            form.get("client_assertion", ""),
+            assertion_audiences(request),
+            claimed_id=form_id,
+            keys_at=client_keys(request),
         )
     if form_id is not None:
         return await clients.public(form_id)

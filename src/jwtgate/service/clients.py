@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from jwtgate.errors import ConfigError, Conflict, InvalidClient, JwtgateError, NotFound, TokenError
@@ -31,6 +31,7 @@ from jwtgate.service.types import ClientInfo
 __all__ = ["ASSERTION_TYPE", "ClientRegistry"]
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+KeysAt = Callable[[str, "str | None"], Awaitable[KeySet]]
 _NO_CLIENT = "0" * 64  # compared against when the id is unknown, so timing does not tell
 _ASSERTION_HEADER = frozenset({"alg", "typ", "kid"})
 _MAX_ASSERTION = 8192
@@ -149,9 +150,14 @@ class ClientRegistry:
         return client
 
     async def by_assertion(
-        self, assertion: str, audiences: Sequence[str], claimed_id: str | None = None
+        self,
+        assertion: str,
+        audiences: Sequence[str],
+        claimed_id: str | None = None,
+        keys_at: KeysAt | None = None,
     ) -> ClientRecord:
-        """RFC 7523 section 3: the client that signed ``assertion``; InvalidClient otherwise."""
+        """RFC 7523 section 3: the client that signed ``assertion``; InvalidClient otherwise.
+        ``keys_at(url, kid)`` fetches the keys of clients registered with a JWKS URL."""
         now = self._clock()
         if not isinstance(assertion, str) or len(assertion) > _MAX_ASSERTION or not match_compact(assertion):
             raise InvalidClient("the client assertion is malformed")
@@ -163,10 +169,15 @@ class ClientRegistry:
         if not isinstance(client_id, str) or (claimed_id is not None and claimed_id != client_id):
             raise InvalidClient
         client = await self.get(client_id)
-        if client is None or client.id == self.builtin.id or client.jwks is None:
-            # jwks_url clients: the server fetches their keys; see ClientRegistry.by_assertion_keys.
+        if client is None or client.id == self.builtin.id:
             raise InvalidClient
-        return await self.by_assertion_keys(client, assertion, _keys(client.jwks), audiences, now)
+        if client.jwks is not None:
+            keys = _keys(client.jwks)
+        elif client.jwks_url is not None and keys_at is not None:
+            keys = await keys_at(client.jwks_url, _unverified_kid(assertion))
+        else:
+            raise InvalidClient
+        return await self.by_assertion_keys(client, assertion, keys, audiences, now)
 
     async def by_assertion_keys(
         self, client: ClientRecord, assertion: str, keys: KeySet, audiences: Sequence[str], now: float
@@ -194,6 +205,15 @@ class ClientRegistry:
             await self._store.add_audit_event("client_assertion_replay", now, detail={"client_id": client.id})
             raise InvalidClient("the client assertion was already used")
         return client
+
+
+def _unverified_kid(assertion: str) -> str | None:
+    # Only which key to fetch; the signature is checked with the fetched keys.
+    try:
+        kid = loads_object(decode_checked(assertion.split(".")[0])).get("kid")
+    except JwtgateError:
+        return None
+    return kid if isinstance(kid, str) and len(kid) <= 256 else None
 
 
 def _keys(jwks: str) -> KeySet:
