@@ -125,3 +125,25 @@ async def test_purge_oauth_drops_expired_codes_and_assertion_ids(store: Store) -
     assert await store.use_authorization_code("1" * 64, T0, "s") is None
     assert await store.use_authorization_code("2" * 64, T0, "s") is not None
     assert not await store.use_assertion_id("jgc_1", "new", T0 + 900, T0 + 100)
+
+
+async def test_rotation_for_a_client_needs_the_session_to_be_its_own(store: Store) -> None:
+    await store.create_user(user())
+    await store.create_session(
+        dataclasses.replace(session("s1"), client_id="jgc_1"),
+        RefreshTokenRecord("t1", "s1", None, T0, T0 + 100),
+    )
+    await store.create_session(session("s2"), RefreshTokenRecord("t2", "s2", None, T0, T0 + 100))
+    assert await store.rotate_client_refresh_token("t1", "c1", T0 + 1, 100, None) is None
+    assert await store.rotate_client_refresh_token("t1", "c1", T0 + 1, 100, "jgc_2") is None
+    assert await store.rotate_client_refresh_token("t2", "c2", T0 + 1, 100, "jgc_1") is None
+    unspent = await store.find_refresh_token("t1")
+    assert unspent is not None
+    assert unspent.token.used_at is None  # the refusals changed nothing
+    rotated = await store.rotate_client_refresh_token("t1", "c1", T0 + 1, 100, "jgc_1")
+    assert rotated is not None
+    assert (rotated.token.digest, rotated.session.client_id) == ("c1", "jgc_1")
+    builtin = await store.rotate_client_refresh_token("t2", "c2", T0 + 1, 100, None)
+    assert builtin is not None
+    assert await store.rotate_client_refresh_token("t1", "c3", T0 + 2, 100, "jgc_1") is None  # used
+    assert await store.rotate_client_refresh_token("nope", "c4", T0 + 2, 100, None) is None

@@ -141,6 +141,12 @@ class OAuthStore(Protocol):
 
     async def get_client_by_name(self, name: str) -> ClientRecord | None: ...
 
+    async def rotate_client_refresh_token(
+        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float, client_id: str | None
+    ) -> RefreshTokenLookup | None:
+        """:meth:`SessionStore.rotate_live_refresh_token`, only when the token's session belongs to
+        ``client_id`` (None: the built-in client); otherwise nothing changes and it returns None."""
+
     async def delete_client(self, client_id: str) -> bool:
         """False when the client does not exist."""
 

@@ -118,11 +118,21 @@ class Sessions:
         if not isinstance(refresh_token, str) or not opaque.looks_like_refresh_token(refresh_token):
             raise InvalidGrant
         client = client or self._clients.builtin
+        builtin = client.id == self._clients.builtin.id
         token_digest = opaque.digest(refresh_token)
+        child_token = opaque.new_refresh_token()
+        # One transaction checks the client too: a token presented by another client is not spent.
+        rotated = await self._store.rotate_client_refresh_token(
+            token_digest,
+            opaque.digest(child_token),
+            now,
+            self._policy.refresh_idle_ttl,
+            None if builtin else client.id,
+        )
+        if rotated is not None:
+            return self._pair(rotated.user, rotated.session, child_token, now, client)
         found = await self._store.find_refresh_token(token_digest)
-        if found is None:
-            raise InvalidGrant
-        if (found.session.client_id or self._clients.builtin.id) != client.id:
+        if found is not None and (found.session.client_id or self._clients.builtin.id) != client.id:
             detail = {"client_id": client.id, "ip": clean_text(ip, 64)}
             await self._store.add_audit_event(
                 "refresh_token_wrong_client",
@@ -132,12 +142,6 @@ class Sessions:
                 detail=detail,
             )
             raise InvalidGrant("the refresh token was issued to another client")
-        child_token = opaque.new_refresh_token()
-        rotated = await self._store.rotate_live_refresh_token(
-            token_digest, opaque.digest(child_token), now, self._policy.refresh_idle_ttl
-        )
-        if rotated is not None:
-            return self._pair(rotated.user, rotated.session, child_token, now, client)
         # Refused: expired, revoked, disabled (live_token says so), or already used.
         token, session, user = await self.live_token(token_digest, now)
         if token.used_at is None:

@@ -295,6 +295,15 @@ class MemoryStore:
         self._check_open()
         return self._clients.pop(client_id, None) is not None
 
+    async def rotate_client_refresh_token(
+        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float, client_id: str | None
+    ) -> RefreshTokenLookup | None:
+        self._check_open()
+        parent = self._tokens.get(parent_digest)
+        if parent is None or self._sessions[parent.session_id].client_id != client_id:
+            return None
+        return await self.rotate_live_refresh_token(parent_digest, child_digest, now, idle_ttl)
+
     async def set_client_secret(self, client_id: str, secret_hash: str) -> bool:
         self._check_open()
         client = self._clients.get(client_id)

@@ -377,6 +377,38 @@ class SqlStore:
 
         return await self._runner.read(work)
 
+    async def rotate_client_refresh_token(
+        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float, client_id: str | None
+    ) -> RefreshTokenLookup | None:
+        # rotate_live_refresh_token with one more condition on the session, in the same transaction.
+        def work(conn: sa.Connection) -> RefreshTokenLookup | None:
+            found = _lookup(conn, parent_digest)
+            if found is None:
+                return None
+            parent, session, user = found
+            if (
+                session.client_id != client_id
+                or parent.used_at is not None
+                or now >= parent.expires_at
+                or not session.is_active(now)
+                or user.disabled
+            ):
+                return None
+            params = {"b_digest": parent_digest, "b_session_id": session.id, "b_now": now}
+            if conn.execute(_MARK_USED, params).rowcount != 1:
+                return None  # a concurrent refresh won
+            idle_expires_at = min(now + idle_ttl, session.expires_at)
+            child = RefreshTokenRecord(child_digest, session.id, parent_digest, now, idle_expires_at)
+            if not _insert_token(conn, child, now, idle_expires_at):
+                raise _Abort  # the session was revoked meanwhile: roll the UPDATE back
+            touched = dataclasses.replace(session, last_used_at=now, idle_expires_at=idle_expires_at)
+            return RefreshTokenLookup(child, touched, user)
+
+        try:
+            return await self._runner.write(work)
+        except _Abort:
+            return None
+
     async def delete_client(self, client_id: str) -> bool:
         query = sa.delete(t.clients).where(t.clients.c.id == client_id)
         return await self._runner.write(lambda c: c.execute(query).rowcount == 1)
