@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jwtgate.errors import AuthError, InvalidGrant, InvalidRequest, NotFound, TokenError
+from jwtgate.errors import InvalidGrant, InvalidRequest, NotFound
 from jwtgate.jose.jwks import KeySet
 from jwtgate.service import opaque
 from jwtgate.service.accounts import Accounts
@@ -35,6 +35,7 @@ from jwtgate.service.ratelimit import MemoryRateLimiter, RateLimiter
 from jwtgate.service.records import ClientRecord
 from jwtgate.service.registration import ClientRegistration
 from jwtgate.service.sessions import Sessions, check_user_id
+from jwtgate.service.token_operations import TokenOperations
 from jwtgate.service.types import AccessGrant, ClientInfo, SessionInfo, TokenPair, UserInfo, audit_dict
 from jwtgate.service.validation import parse_scope
 
@@ -74,6 +75,9 @@ class AuthService:
             policy, self._authority, self._sessions, self._accounts, self._clients, clock
         )
         self._codes = AuthorizationCodes(store, self._clients, self._sessions, clock)
+        self._operations = TokenOperations(
+            store, policy, self._authority, self._sessions, self._clients, clock
+        )
         self._maintenance: asyncio.Task[None] | None = None
 
     @classmethod
@@ -443,101 +447,16 @@ class AuthService:
     async def revoke_token(
         self, token: str, token_type_hint: str | None = None, *, client: ClientRecord | None = None
     ) -> None:
-        """RFC 7009. A refresh token revokes its session; an access token is denylisted by ``jti``
-        until it expires. Unknown, invalid or already expired tokens are silently accepted, and so
-        are tokens issued to another client than ``client`` (nothing happens; audited)."""
+        """RFC 7009, for ``client`` (default: the built-in one); see :meth:`TokenOperations.revoke`."""
         del token_type_hint  # both kinds are recognised by shape; the hint only orders lookups
-        now = self._clock()
-        owner = client or self._clients.builtin
-        if opaque.looks_like_refresh_token(token):
-            found = await self.store.find_refresh_token(opaque.digest(token))
-            if found is None:
-                return
-            session = found.session
-            if (session.client_id or self._clients.builtin.id) != owner.id:
-                await self._audit_refused("token_revocation_refused", owner, now, session.user_id)
-                return
-            await self._sessions.revoke([session.id], now, "token_revoked", user_id=session.user_id)
-            return
-        try:
-            claims = await self._authority.inspect(token, now)
-        except TokenError:
-            return
-        if claims.get("client_id") != owner.id:
-            await self._audit_refused("token_revocation_refused", owner, now, None)
-            return
-        expires_at = float(claims["exp"]) + self.policy.leeway
-        entry = await self.store.add_revocation("jti", claims["jti"], expires_at)
-        await self._authority.revoked([entry])
-        await self.store.add_audit_event(
-            "token_revoked", now, user_id=None, detail={"client_id": owner.id, "token_type": "access_token"}
-        )
-
-    async def _audit_refused(self, kind: str, client: ClientRecord, now: float, user_id: str | None) -> None:
-        await self.store.add_audit_event(kind, now, user_id=user_id, detail={"client_id": client.id})
+        await self._operations.revoke(token, client or self._clients.builtin)
 
     async def introspect(
         self, token: str, token_type_hint: str | None = None, *, client: ClientRecord | None = None
     ) -> dict[str, Any]:
-        """RFC 7662: ``{"active": False}`` for anything not currently valid. ``client`` must be
-        registered to introspect (AuthError otherwise); each call is audited without the token."""
+        """RFC 7662; see :meth:`TokenOperations.introspect`."""
         del token_type_hint
-        now = self._clock()
-        if client is not None and not client.introspect:
-            raise AuthError("this client is not registered to introspect tokens")
-        if opaque.looks_like_refresh_token(token):
-            body = await self._introspect_refresh(token, now)
-        else:
-            body = await self._introspect_access(token, now)
-        if client is not None:
-            detail = {"client_id": client.id, "active": body["active"]}
-            await self.store.add_audit_event("token_introspected", now, detail=detail)
-        return body
-
-    async def _introspect_access(self, token: str, now: float) -> dict[str, Any]:
-        try:
-            claims = await self._authority.inspect(token, now)
-        except TokenError:
-            return {"active": False}
-        body: dict[str, Any] = {"active": True, "token_type": "Bearer"}
-        for name in (
-            "scope",
-            "client_id",
-            "username",
-            "exp",
-            "iat",
-            "nbf",
-            "sub",
-            "aud",
-            "iss",
-            "jti",
-            "sid",
-        ):
-            if name in claims:
-                body[name] = claims[name]
-        return body
-
-    async def _introspect_refresh(self, token: str, now: float) -> dict[str, Any]:
-        try:
-            record, session, user = await self._sessions.live_token(opaque.digest(token), now)
-        except InvalidGrant:
-            return {"active": False}
-        if record.used_at is not None:
-            return {"active": False}
-        body: dict[str, Any] = {
-            "active": True,
-            "token_type": "refresh_token",
-            "client_id": session.client_id or self.policy.client_id,
-            "username": user.username,
-            "sub": user.id,
-            "iss": self.policy.issuer,
-            "iat": int(record.created_at),
-            "exp": int(record.expires_at),
-            "sid": session.id,
-        }
-        if session.scope:
-            body["scope"] = session.scope
-        return body
+        return await self._operations.introspect(token, client)
 
     async def revocations(self, after: int = 0, limit: int = 1000) -> dict[str, Any]:
         """A page of the live denylist for guards: entries with ``cursor > after``, oldest first.
