@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -93,7 +94,9 @@ async def sign_in(browser: httpx.AsyncClient) -> None:
 
 
 def consent_form(page: str) -> dict[str, str]:
-    return dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">', page))
+    """The hidden fields of the consent form, as a browser would post them (entities decoded)."""
+    fields = re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">', page)
+    return {name: html.unescape(value) for name, value in fields}
 
 
 async def authorize(browser: httpx.AsyncClient, params: dict[str, str]) -> dict[str, list[str]]:
@@ -304,3 +307,24 @@ async def test_first_party_public_client_skips_consent_and_authenticates_with_no
     token = await client.post("/oauth/token", data=form)
     assert token.status_code == 200, token.text
     assert token.json()["scope"] == "read"  # write: the user has it, the client may not get it
+
+
+async def test_consent_page_escapes_the_request_and_cannot_be_framed(
+    browser: httpx.AsyncClient, alice: Any, web_app: tuple[str, str]
+) -> None:
+    """Regression (XSS / clickjacking on the consent page): request values are escaped, the page
+    runs no inline script and refuses to be framed."""
+    await sign_in(browser)
+    hostile = '"><script>alert(1)</script>'
+    page = await browser.get("/oauth/authorize", params=request_params(web_app[0], pkce()[1], state=hostile))
+    assert page.status_code == 200
+    assert "<script" not in page.text
+    assert "&quot;&gt;&lt;script&gt;" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    answer = await browser.post("/oauth/authorize", data={**consent_form(page.text), "decision": "allow"})
+    assert parse_qs(urlsplit(answer.headers["location"]).query)["state"] == [hostile]
