@@ -21,6 +21,8 @@ Every error has a machine ``code`` (precise, for logs and programs) and an ``oau
     │   ├── InvalidCredentials        invalid_grant       wrong username or password (never says which)
     │   ├── InvalidGrant              invalid_grant       unknown, expired, revoked or reused refresh token
     │   ├── InvalidClient             invalid_client      client authentication failed
+    │   ├── UnsupportedGrantType      unsupported_grant_type  the server or the client does not offer it
+    │   ├── AuthorizationRefused      authorization_refused   sent back to the client (.oauth_error)
     │   ├── InsufficientScope         insufficient_scope  token valid, scope or role missing
     │   ├── RateLimited               rate_limited        too many attempts (.retry_after seconds)
     │   ├── NotFound                  not_found
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthError",
+    "AuthorizationRefused",
     "BadSignature",
     "ConfigError",
     "Conflict",
@@ -56,6 +59,7 @@ __all__ = [
     "TokenError",
     "UnknownKey",
     "UnsupportedAlgorithm",
+    "UnsupportedGrantType",
     "UseDPoPNonce",
     "WrongType",
 ]
@@ -165,6 +169,27 @@ class InvalidClient(AuthError):
     code = "invalid_client"
     oauth_error = "invalid_client"
     description = "client authentication failed"
+
+
+class UnsupportedGrantType(AuthError):
+    """RFC 6749 section 5.2: a grant this server does not implement, or that the client may not use."""
+
+    code = "unsupported_grant_type"
+    oauth_error = "unsupported_grant_type"
+    description = "this grant type is not supported for this client"
+
+
+class AuthorizationRefused(AuthError):
+    """RFC 6749 section 4.1.2.1: an authorization request refused after its redirect URI was trusted;
+    ``oauth_error`` (e.g. ``invalid_scope``, ``unsupported_response_type``) goes back to the client."""
+
+    code = "authorization_refused"
+    oauth_error = "invalid_request"
+    description = "the authorization request is invalid"
+
+    def __init__(self, oauth_error: str, description: str | None = None) -> None:
+        super().__init__(description)
+        self.oauth_error = oauth_error
 
 
 class InsufficientScope(AuthError):

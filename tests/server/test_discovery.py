@@ -34,7 +34,12 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
     assert metadata["jwks_uri"] == "http://127.0.0.1:8000/.well-known/jwks.json"
     assert metadata["revocation_endpoint"].endswith("/oauth/revoke")
     assert metadata["introspection_endpoint"].endswith("/oauth/introspect")
-    assert set(metadata["grant_types_supported"]) == {"password", "refresh_token"}
+    assert set(metadata["grant_types_supported"]) == {
+        "authorization_code",
+        "client_credentials",
+        "password",
+        "refresh_token",
+    }
     assert "response_types_supported" in metadata
     assert "client_secret_basic" in metadata["introspection_endpoint_auth_methods_supported"]
 

@@ -122,17 +122,17 @@ async def test_introspect_requires_client_authentication(
         data={"token": tokens["access_token"], "client_id": client_id, "client_secret": secret},
         headers=basic(client_id, secret),
     )
-    assert_error_shape(both, 400, "invalid_request")
+    assert_error_shape(both, 401, "invalid_client")  # mixed methods (issue 8)
 
 
 async def test_revoke_refresh_token_ends_the_session(
     client: httpx.AsyncClient, alice: Any, resource_client: tuple[str, str]
 ) -> None:
     tokens = await login(client)
+    # Issue 8: only the client a token was issued to revokes it; /api/login's is the built-in one.
     response = await client.post(
         "/oauth/revoke",
-        data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
-        headers=basic(*resource_client),
+        data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token", "client_id": "jwtgate"},
     )
     assert response.status_code == 200
     refreshed = await client.post("/api/token/refresh", json={"refresh_token": tokens["refresh_token"]})
@@ -145,8 +145,7 @@ async def test_revoke_access_token_is_rejected_at_once(
     tokens = await login(client)
     response = await client.post(
         "/oauth/revoke",
-        data={"token": tokens["access_token"], "token_type_hint": "unknown-hint"},
-        headers=basic(*resource_client),
+        data={"token": tokens["access_token"], "token_type_hint": "unknown-hint", "client_id": "jwtgate"},
     )
     assert response.status_code == 200
     rejected = await client.get("/api/protected", headers=bearer(tokens["access_token"]))

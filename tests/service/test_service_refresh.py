@@ -182,6 +182,10 @@ class FailingRotation:
     async def rotate_refresh_token(self, *args: Any, **kwargs: Any) -> Any:
         return await self._fail_or_pass("rotate_refresh_token", *args, **kwargs)
 
+    async def rotate_client_refresh_token(self, *args: Any, **kwargs: Any) -> Any:
+        # The fast path of a refresh since issue 8 (the rotation also checks the token's client).
+        return await self._fail_or_pass("rotate_client_refresh_token", *args, **kwargs)
+
     async def _fail_or_pass(self, name: str, *args: Any, **kwargs: Any) -> Any:
         method = getattr(self._inner, name)
         if not self.armed:

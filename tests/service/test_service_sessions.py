@@ -135,6 +135,8 @@ async def test_denylist_entries_expire_and_are_purged(service: AuthService, cloc
         "audit_events": 0,
         "keys": 0,
         "denylist_mirror": 0,
+        "authorization_codes": 0,
+        "assertion_ids": 0,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from jwtgate.storage import open_store
 from jwtgate.storage.sql import SqlStore
 from jwtgate.storage.sql.schema import metadata
 
+from .conftest import _pg_admin
+
 
 def _diff(conn: sa.Connection) -> list[Any]:
     context = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -22,7 +25,7 @@ def _diff(conn: sa.Connection) -> list[Any]:
 
 async def test_migrated_schema_matches_the_tables(sql_store: SqlStore) -> None:
     assert await sql_store.run_read(_diff) == []
-    assert await sql_store.run_read(current_revision) == "0002"
+    assert await sql_store.run_read(current_revision) == "0003"
 
 
 async def test_sqlite_pragmas(tmp_path: Any) -> None:
@@ -64,3 +67,60 @@ def test_record_fields_follow_the_table_columns() -> None:
         (schema.users, UserRecord),
     ]:
         assert [c.name for c in table.c] == [f.name for f in dataclasses.fields(record)]
+
+
+async def test_existing_clients_and_sessions_survive_the_oauth_migration(sql_url: str) -> None:
+    """0001 -> 0003: a client made before registrations existed becomes a confidential client that may
+    introspect and revoke, with its secret; sessions made before belong to the built-in client."""
+    from jwtgate.migrations import upgrade
+    from jwtgate.service import opaque
+    from jwtgate.storage.sql import schema
+
+    fresh_database = None
+    if sql_url.startswith("postgresql"):
+        # The shared test database is already at head: this one starts empty, at 0001.
+        fresh_database = f"jwtgate_migration_{uuid.uuid4().hex[:12]}"
+        await _pg_admin(f'CREATE DATABASE "{fresh_database}"')
+        sql_url = sql_url.rsplit("/", 1)[0] + "/" + fresh_database
+    store = SqlStore.from_url(sql_url)
+    try:
+
+        def old_rows(conn: sa.Connection) -> None:
+            upgrade(conn, "0001")
+            conn.execute(
+                sa.text("INSERT INTO clients (id, name, secret_hash, created_at) VALUES (:i, :n, :h, 1.0)"),
+                {"i": "jgc_old", "n": "orders api", "h": opaque.digest("jgs_old")},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO users (id, username, password_hash, disabled, roles, scopes, created_at,"
+                    " password_changed_at) VALUES ('u1', 'alice', 'x', false, '[]', '[]', 1.0, 1.0)"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at,"
+                    " expires_at) VALUES ('s1', 'u1', 1.0, 1.0, 9e9, 9e9)"
+                )
+            )
+
+        await store._runner.write(old_rows)
+        await store.migrate()
+        client = await store.get_client("jgc_old")
+        assert client is not None
+        assert (client.kind, client.introspect, client.grants, client.first_party) == (
+            "confidential",
+            True,
+            (),
+            False,
+        )
+        assert client.secret_hash == opaque.digest("jgs_old")
+        session = await store.get_session("s1")
+        assert session is not None
+        assert session.client_id is None
+        assert await store.run_read(_diff) == []
+        assert schema.clients.c.secret_hash.nullable
+    finally:
+        await store.close()
+        if fresh_database is not None:
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{fresh_database}" WITH (FORCE)')

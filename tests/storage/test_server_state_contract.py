@@ -139,11 +139,11 @@ async def test_schema_checks_name_both_versions(tmp_path: Any) -> None:
         await store.check_schema()
         await store._runner.write(stamp("0001"))
         with pytest.raises(
-            ConfigError, match=r"at revision 0001; this jwtgate needs 0002: run `jwtgate migrate`"
+            ConfigError, match=r"at revision 0001; this jwtgate needs 0003: run `jwtgate migrate`"
         ):
             await store.check_schema()
         await store._runner.write(stamp("9999"))
-        with pytest.raises(ConfigError, match=r"revision 9999, newer than this jwtgate knows \(up to 0002\)"):
+        with pytest.raises(ConfigError, match=r"revision 9999, newer than this jwtgate knows \(up to 0003\)"):
             await store.check_schema()
         with pytest.raises(ConfigError, match="newer"):
             await store.migrate()  # never touches a newer schema

@@ -7,8 +7,8 @@ cannot start), never a traceback. ``JWTGATE_*`` variables that are no setting ge
 Secrets (passwords, client secrets) are read from stdin or a hidden prompt, never from arguments, and
 printed only when generated (once).
 
-The commands live in ``serve``, ``users``, ``admin`` and ``tokens``; :func:`build_app` names and wires
-them (nothing registers itself on import).
+The commands live in ``serve``, ``users``, ``admin``, ``clients`` and ``tokens``; :func:`build_app`
+names and wires them (nothing registers itself on import).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 import jwtgate
-from jwtgate.cli import admin, serve, tokens, users
+from jwtgate.cli import admin, clients, serve, tokens, users
 from jwtgate.cli.help import ReadableCommand, ReadableGroup
 from jwtgate.settings import unknown_variables
 
@@ -65,7 +65,7 @@ def build_app() -> typer.Typer:
     root.add_typer(sessions_app, name="sessions")
     token_app = typer.Typer(help="Inspect access tokens.", no_args_is_help=True)
     root.add_typer(token_app, name="token")
-    client_app = typer.Typer(help="Manage confidential clients (resource servers).", no_args_is_help=True)
+    client_app = typer.Typer(help="Manage OAuth clients (apps and resource servers).", no_args_is_help=True)
     root.add_typer(client_app, name="client")
     root.command(cls=ReadableCommand)(serve.serve)
     root.command("dev-cert", cls=ReadableCommand)(serve.dev_cert)
@@ -77,13 +77,20 @@ def build_app() -> typer.Typer:
     user_app.command("disable", cls=ReadableCommand)(users.user_disable)
     user_app.command("enable", cls=ReadableCommand)(users.user_enable)
     user_app.command("set-password", cls=ReadableCommand)(users.user_set_password)
+    user_app.command("show", cls=ReadableCommand)(users.user_show)
+    user_app.command("grant", cls=ReadableCommand)(users.user_grant)
+    user_app.command("ungrant", cls=ReadableCommand)(users.user_ungrant)
     keys_app.command("list", cls=ReadableCommand)(admin.keys_list)
     keys_app.command("rotate", cls=ReadableCommand)(admin.keys_rotate)
     keys_app.command("rewrap", cls=ReadableCommand)(admin.keys_rewrap)
     keys_app.command("new-kek", cls=ReadableCommand)(admin.keys_new_kek)
     sessions_app.command("list", cls=ReadableCommand)(admin.sessions_list)
     sessions_app.command("revoke", cls=ReadableCommand)(admin.sessions_revoke)
-    client_app.command("add", cls=ReadableCommand)(admin.client_add)
+    client_app.command("add", cls=ReadableCommand)(clients.client_add)
+    client_app.command("list", cls=ReadableCommand)(clients.client_list)
+    client_app.command("show", cls=ReadableCommand)(clients.client_show)
+    client_app.command("remove", cls=ReadableCommand)(clients.client_remove)
+    client_app.command("rotate-secret", cls=ReadableCommand)(clients.client_rotate_secret)
     token_app.command("decode", cls=ReadableCommand)(tokens.token_decode)
     token_app.command("verify", cls=ReadableCommand)(tokens.token_verify)
     return root

@@ -1,4 +1,4 @@
-"""`jwtgate keys ...`, `jwtgate sessions ...`, `jwtgate client add`."""
+"""`jwtgate keys ...`, `jwtgate sessions ...` (the client commands are in :mod:`.clients`)."""
 
 from __future__ import annotations
 
@@ -136,16 +136,3 @@ def sessions_revoke(sid: str, data_dir: DataDir = None, database_url: DatabaseUr
 
     run_with_service(settings_for(data_dir, database_url), revoke)
     typer.echo(f"session {sid} revoked")
-
-
-@handles_errors
-def client_add(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    """Register a confidential client allowed to introspect and revoke; prints its secret once."""
-
-    async def add(service: AuthService) -> Any:
-        return await service.add_client(name)
-
-    info, secret = run_with_service(settings_for(data_dir, database_url), add)
-    typer.echo(f"client_id:     {info.id}")
-    typer.echo(f"client_secret: {secret}")
-    typer.echo("(the secret is shown once; only its hash is stored)")

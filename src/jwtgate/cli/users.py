@@ -1,4 +1,4 @@
-"""`jwtgate user ...`: add, list, disable, enable, set-password."""
+"""`jwtgate user ...`: add, list, show, grant, ungrant, disable, enable, set-password."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from jwtgate.cli.common import (
     DatabaseUrl,
     DataDir,
     PasswordStdin,
+    fail,
     handles_errors,
     read_password,
     run_with_service,
     settings_for,
     table,
+    when,
 )
 from jwtgate.service import AuthService
 
@@ -99,3 +101,70 @@ def user_set_password(
 
     run_with_service(settings, change)
     typer.echo(f"password of {name} changed; all sessions revoked")
+
+
+@handles_errors
+def user_show(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Show a user: id, state, roles, scopes and live sessions. Writes nothing."""
+
+    async def fetch(service: AuthService) -> Any:
+        return await service.show_user(name), await service.list_all_sessions(username=name)
+
+    user, sessions = run_with_service(settings_for(data_dir, database_url), fetch, mode="read")
+    typer.echo(f"username: {user.username}")
+    typer.echo(f"id:       {user.id}")
+    typer.echo(f"state:    {'disabled' if user.disabled else 'active'}")
+    typer.echo(f"roles:    {' '.join(user.roles) or '-'}")
+    typer.echo(f"scopes:   {' '.join(user.scopes) or '-'}")
+    typer.echo(f"created:  {when(user.created_at)}")
+    typer.echo(f"sessions: {len(sessions)} active")
+
+
+_Scopes = Annotated[list[str] | None, typer.Option("--scope", help="A scope (repeatable).")]
+_Roles = Annotated[list[str] | None, typer.Option("--role", help="A role (repeatable).")]
+
+
+def _change_grants(
+    name: str,
+    data_dir: Path | None,
+    database_url: str | None,
+    scope: list[str] | None,
+    role: list[str] | None,
+    add: bool,
+) -> None:
+    if not scope and not role:
+        fail("give at least one --scope or --role", code=2)
+
+    async def change(service: AuthService) -> Any:
+        return await service.change_user_grants(
+            name, scopes=tuple(scope or ()), roles=tuple(role or ()), add=add
+        )
+
+    user = run_with_service(settings_for(data_dir, database_url), change)
+    typer.echo(
+        f"user {user.username}: roles {' '.join(user.roles) or '-'}; scopes {' '.join(user.scopes) or '-'}"
+    )
+
+
+@handles_errors
+def user_grant(
+    name: str,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    scope: _Scopes = None,
+    role: _Roles = None,
+) -> None:
+    """Give a user scopes and/or roles (their next token carries them)."""
+    _change_grants(name, data_dir, database_url, scope, role, add=True)
+
+
+@handles_errors
+def user_ungrant(
+    name: str,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    scope: _Scopes = None,
+    role: _Roles = None,
+) -> None:
+    """Take scopes and/or roles from a user; their sessions are revoked so no token keeps them."""
+    _change_grants(name, data_dir, database_url, scope, role, add=False)

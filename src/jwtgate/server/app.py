@@ -19,6 +19,7 @@ from jwtgate.server.middleware import (
 )
 from jwtgate.server.problems import install_error_handlers
 from jwtgate.server.routes_account import build_account_router
+from jwtgate.server.routes_authorize import build_authorize_router
 from jwtgate.server.routes_cookie import build_cookie_router
 from jwtgate.server.routes_docs import build_docs_router
 from jwtgate.server.routes_meta import build_meta_router
@@ -123,6 +124,7 @@ def create_app(
     app.include_router(build_account_router(registration_open=settings.registration == "open"))
     app.include_router(build_cookie_router())
     app.include_router(build_oauth_router())
+    app.include_router(build_authorize_router())
     app.include_router(build_meta_router())
     app.include_router(build_pages_router())
     app.include_router(

@@ -67,8 +67,10 @@ async def read_json(request: Request, model: type[ModelT]) -> ModelT:
         raise ApiError(422, "invalid_request", _describe(err)) from None
 
 
-async def read_form(request: Request, allowed: frozenset[str]) -> dict[str, str]:
-    """Parse an urlencoded form: known parameters only, each at most once (RFC 6749 section 3.2)."""
+async def read_form(request: Request, known: frozenset[str]) -> dict[str, str]:
+    """Parse an urlencoded form into its ``known`` parameters. Others are ignored (RFC 6749 section
+    3.2: "the authorization server MUST ignore unrecognized request parameters"); any parameter sent
+    more than once is refused (RFC 6749 section 3.2: "MUST NOT be included more than once")."""
     if _media_type(request) != _FORM_TYPE:
         raise ApiError(415, "invalid_request", f"the request body must be {_FORM_TYPE}")
     text = await _text_body(request)
@@ -77,12 +79,14 @@ async def read_form(request: Request, allowed: frozenset[str]) -> dict[str, str]
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_request", "the form body is malformed") from None
     form: dict[str, str] = {}
+    seen: set[str] = set()
     for key, value in pairs:
-        if key not in allowed:
-            raise ApiError(400, "invalid_request", f"unknown parameter {key[:40]!r}")
-        if key in form:
-            raise ApiError(400, "invalid_request", f"parameter {key!r} repeated")
-        form[key] = value
+        if key in seen:
+            name = key if key in known else "a parameter"
+            raise ApiError(400, "invalid_request", f"{name!s} repeated")
+        seen.add(key)
+        if key in known:
+            form[key] = value
     return form
 
 

@@ -1,8 +1,16 @@
-"""Client authentication of the OAuth endpoints (RFC 6749 section 2.3.1).
+"""Client authentication of the OAuth endpoints (RFC 6749 section 2.3, RFC 7523 section 2.2).
 
-``client_secret_basic`` (HTTP Basic, each part form-urlencoded) or ``client_secret_post`` (form
-``client_id`` + ``client_secret``); exactly one of them. The secret check itself is the service's
-(constant time).
+Exactly one method per request, and presented credentials are always checked:
+
+- ``client_secret_basic``: ``Authorization: Basic`` (each part form-urlencoded);
+- ``client_secret_post``: form ``client_id`` + ``client_secret``;
+- ``private_key_jwt``: form ``client_assertion_type`` + ``client_assertion``;
+- ``none``: form ``client_id`` alone, for public clients only.
+
+Wrong, unknown or mixed credentials, another ``Authorization`` scheme, or a confidential client that
+does not authenticate: 401 ``invalid_client`` with a ``WWW-Authenticate`` challenge. A request with
+no client at all is the built-in client's at the token endpoint (first-party pages, the OpenAPI
+"Authorize" button) and refused at revocation and introspection.
 """
 
 from __future__ import annotations
@@ -15,12 +23,22 @@ from urllib.parse import unquote_plus
 from fastapi import Request
 
 from jwtgate.errors import InvalidClient
+from jwtgate.server.client_keys import client_keys
 from jwtgate.server.problems import ApiError
+from jwtgate.server.state import app_state
+from jwtgate.service.clients import ASSERTION_TYPE
 
 if TYPE_CHECKING:
-    from jwtgate.service import AuthService, ClientInfo
+    from jwtgate.service import AuthService
+    from jwtgate.service.records import ClientRecord
 
-__all__ = ["authenticate_client", "basic_credentials"]
+__all__ = ["CLIENT_FIELDS", "authenticate_client", "basic_credentials"]
+
+#: The form parameters client authentication reads; routes add them to their own.
+CLIENT_FIELDS = frozenset({"client_id", "client_secret", "client_assertion", "client_assertion_type"})
+_ENDPOINTS = ("/oauth/token", "/oauth/revoke", "/oauth/introspect")
+_MAX_ID = 200
+_MAX_SECRET = 256
 
 
 def basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -32,7 +50,7 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
         raise ApiError(400, "invalid_request", "more than one Authorization header")
     scheme, _, encoded = values[0].strip().partition(" ")
     if scheme.lower() != "basic":
-        raise InvalidClient("client authentication must use HTTP Basic or the form")
+        raise InvalidClient("client authentication must use HTTP Basic, the form or a client assertion")
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
@@ -43,18 +61,52 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-async def authenticate_client(request: Request, form: dict[str, str], service: AuthService) -> ClientInfo:
-    """The authenticated client, or :class:`InvalidClient` (401 with a Basic challenge)."""
+def assertion_audiences(request: Request) -> list[str]:
+    """What a client assertion's ``aud`` may name: the issuer or one of its OAuth endpoints."""
+    issuer = app_state(request).settings.issuer_url.rstrip("/")
+    return [issuer, issuer + "/", *(issuer + path for path in _ENDPOINTS)]
+
+
+async def authenticate_client(
+    request: Request, form: dict[str, str], service: AuthService, *, required: bool
+) -> ClientRecord:
+    """The client making the request; :class:`InvalidClient` (401 with a challenge) otherwise.
+    ``required=False``: a request without any client is the built-in client's."""
     basic = basic_credentials(request)
-    posted = "client_id" in form or "client_secret" in form
-    if basic is not None and posted:
-        raise ApiError(400, "invalid_request", "use one client authentication method, not two")
+    posted_secret = "client_secret" in form
+    assertion = "client_assertion" in form or "client_assertion_type" in form
+    if (basic is not None) + posted_secret + assertion > 1:
+        raise InvalidClient("use one client authentication method, not several")
+    form_id = form.get("client_id")
+    if form_id is not None and not 0 < len(form_id) <= _MAX_ID:
+        raise InvalidClient()
+    clients = service.clients
     if basic is not None:
         client_id, secret = basic
-    elif posted:
-        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
-    else:
+        if form_id is not None and form_id != client_id:
+            raise InvalidClient("client_id differs from the authenticated client")
+        return await clients.by_secret(_checked(client_id, _MAX_ID), _checked(secret, _MAX_SECRET))
+    if posted_secret:
+        return await clients.by_secret(
+            _checked(form_id, _MAX_ID), _checked(form["client_secret"], _MAX_SECRET)
+        )
+    if assertion:
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise InvalidClient(f"client_assertion_type must be {ASSERTION_TYPE}")
+        return await clients.by_assertion(
+            form.get("client_assertion", ""),
+            assertion_audiences(request),
+            claimed_id=form_id,
+            keys_at=client_keys(request),
+        )
+    if form_id is not None:
+        return await clients.public(form_id)
+    if required:
         raise InvalidClient("client authentication required")
-    if not client_id or not secret or len(client_id) > 200 or len(secret) > 200:
+    return clients.builtin
+
+
+def _checked(value: str | None, limit: int) -> str:
+    if not value or len(value) > limit:
         raise InvalidClient()
-    return await service.authenticate_client(client_id, secret)
+    return value

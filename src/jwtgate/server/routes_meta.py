@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -11,8 +13,10 @@ from starlette.responses import JSONResponse
 
 from jwtgate import errors
 from jwtgate.server.dpop import DPOP_ALGORITHMS
+from jwtgate.server.problems import ApiError
 from jwtgate.server.responses import json_no_store
 from jwtgate.server.state import app_state, service_of
+from jwtgate.service.policy import SIGNING_ALGORITHMS
 
 __all__ = ["authorization_server_metadata", "build_meta_router"]
 
@@ -23,23 +27,36 @@ _MAX_CURSOR = 2**63 - 1
 
 
 def authorization_server_metadata(
-    issuer: str, *, registration_open: bool, dpop_algorithms: tuple[str, ...] = ()
+    issuer: str,
+    *,
+    registration_open: bool,
+    scopes: Iterable[str] = ("read",),
+    dpop_algorithms: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """RFC 8414 section 2 metadata; endpoint URLs hang off the issuer URL."""
+    """RFC 8414 section 2 metadata; endpoint URLs hang off the issuer URL. Everything listed is
+    implemented: this is what clients such as Authlib configure themselves from."""
     base = issuer.rstrip("/")
-    client_auth = ["client_secret_basic", "client_secret_post"]
+    client_auth = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    signing_algs = sorted(SIGNING_ALGORITHMS - {"HS256"})
     metadata: dict[str, Any] = {
         "issuer": issuer,
+        "authorization_endpoint": f"{base}/oauth/authorize",
         "token_endpoint": f"{base}/oauth/token",
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "revocation_endpoint": f"{base}/oauth/revoke",
         "introspection_endpoint": f"{base}/oauth/introspect",
-        # No authorization endpoint: only the token endpoint's grants are offered.
-        "response_types_supported": [],
-        "grant_types_supported": ["password", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "revocation_endpoint_auth_methods_supported": client_auth,
+        "scopes_supported": sorted(set(scopes)),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
+        "token_endpoint_auth_methods_supported": [*client_auth, "none"],
+        "token_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "revocation_endpoint_auth_methods_supported": [*client_auth, "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": signing_algs,
         "introspection_endpoint_auth_methods_supported": client_auth,
+        "introspection_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
         "service_documentation": f"{base}/docs",
     }
     if dpop_algorithms:
@@ -47,6 +64,19 @@ def authorization_server_metadata(
     if registration_open:
         metadata["jwtgate_registration_endpoint"] = f"{base}/api/register"
     return metadata
+
+
+async def _metadata_response(request: Request) -> Response:
+    settings = app_state(request).settings
+    clients = await service_of(request).list_clients()
+    scopes = {"read", *(scope for client in clients for scope in client.scopes)}
+    body = authorization_server_metadata(
+        service_of(request).policy.issuer,
+        registration_open=settings.registration == "open",
+        scopes=scopes,
+        dpop_algorithms=DPOP_ALGORITHMS if settings.dpop != "off" else (),
+    )
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
 
 
 def build_meta_router() -> APIRouter:
@@ -60,13 +90,19 @@ def build_meta_router() -> APIRouter:
 
     @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
     async def metadata(request: Request) -> Response:
-        settings = app_state(request).settings
-        body = authorization_server_metadata(
-            service_of(request).policy.issuer,
-            registration_open=settings.registration == "open",
-            dpop_algorithms=DPOP_ALGORITHMS if settings.dpop != "off" else (),
-        )
-        return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
+        return await _metadata_response(request)
+
+    @router.get(
+        "/.well-known/oauth-authorization-server/{issuer_path:path}",
+        summary="RFC 8414 metadata at the path-insertion location of an issuer with a path",
+    )
+    async def metadata_for_path(request: Request, issuer_path: str) -> Response:
+        # RFC 8414 section 3.1: https://host/tenant is described at
+        # https://host/.well-known/oauth-authorization-server/tenant; any other path is not ours.
+        own = urlsplit(service_of(request).policy.issuer).path.strip("/")
+        if not own or issuer_path.strip("/") != own:
+            raise ApiError(404, "not_found", "not found")
+        return await _metadata_response(request)
 
     @router.get("/api/revocations", summary="Revocation feed for guards: entries after a cursor")
     async def revocations(

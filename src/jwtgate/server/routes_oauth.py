@@ -1,36 +1,51 @@
-"""OAuth 2.0 endpoints: token (password and refresh_token grants), revocation, introspection."""
+"""OAuth 2.0 endpoints: token (authorization_code, refresh_token, client_credentials, password),
+revocation (RFC 7009) and introspection (RFC 7662), each with client authentication
+(:mod:`.client_auth`). Unknown parameters are ignored, repeated ones refused (RFC 6749 section 3.2).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
+from starlette.responses import JSONResponse
 
 from jwtgate import errors
 from jwtgate.server.bodies import form_body_openapi, read_form
-from jwtgate.server.client_auth import authenticate_client
+from jwtgate.server.client_auth import CLIENT_FIELDS, authenticate_client
 from jwtgate.server.problems import ApiError
-from jwtgate.server.responses import NO_STORE, client_context, json_no_store, token_response
+from jwtgate.server.responses import NO_STORE, client_context, json_no_store
 from jwtgate.server.state import app_state, dpop_gate, service_of
 from jwtgate.service import AuthService
+from jwtgate.service.records import ClientRecord
+from jwtgate.service.types import AccessGrant, TokenPair
 
 __all__ = ["build_oauth_router"]
 
-_TOKEN_FIELDS = frozenset(
-    {"grant_type", "username", "password", "scope", "refresh_token", "client_id", "client_secret"}
-)
-_TOKEN_OPERATION_FIELDS = frozenset({"token", "token_type_hint", "client_id", "client_secret"})
+_TOKEN_FIELDS = CLIENT_FIELDS | {
+    "grant_type",
+    "username",
+    "password",
+    "scope",
+    "refresh_token",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+}
+_TOKEN_OPERATION_FIELDS = CLIENT_FIELDS | {"token", "token_type_hint"}
 _HINTS = frozenset({"access_token", "refresh_token"})
-
+_GRANT_TYPES = ("authorization_code", "client_credentials", "password", "refresh_token")
 
 _MAX_TOKEN_PARAMETER = 16_384  # longer than any token this server issues: not worth a lookup
 
 
-async def _client_token_request(request: Request) -> tuple[AuthService, str, str | None]:
+async def _client_token_request(request: Request) -> tuple[AuthService, ClientRecord, str, str | None]:
     """The shared start of RFC 7009 revocation and RFC 7662 introspection: the form, an authenticated
     client, and the ``token`` with its ``token_type_hint``."""
     form = await read_form(request, _TOKEN_OPERATION_FIELDS)
     service = service_of(request)
-    await authenticate_client(request, form, service)
-    return service, _required(form, "token"), _hint(form)
+    client = await authenticate_client(request, form, service, required=True)
+    return service, client, _required(form, "token"), _hint(form)
 
 
 def _required(form: dict[str, str], name: str) -> str:
@@ -46,56 +61,100 @@ def _hint(form: dict[str, str]) -> str | None:
     return hint if hint in _HINTS else None
 
 
+def _token_body(result: TokenPair | AccessGrant, headers: dict[str, str] | None = None) -> Response:
+    # RFC 6749 section 5.1; ``scope`` always (possibly empty), so a client never guesses what it got.
+    body: dict[str, Any] = {
+        "access_token": result.access_token,
+        "token_type": result.token_type if isinstance(result, TokenPair) else "Bearer",
+        "expires_in": int(result.expires_in),
+        "scope": result.scope or "",
+    }
+    if isinstance(result, TokenPair):
+        body["refresh_token"] = result.refresh_token
+    return JSONResponse(body, headers={**NO_STORE, **(headers or {})})
+
+
+async def _grant(
+    request: Request,
+    service: AuthService,
+    client: ClientRecord,
+    grant_type: str,
+    form: dict[str, str],
+    dpop_jkt: str | None,
+) -> TokenPair | AccessGrant:
+    context = client_context(request)
+    scope = form.get("scope")
+    if grant_type == "password":
+        username, password = _required(form, "username"), _required(form, "password")
+        if len(username) > 150 or len(password) > 1024:
+            raise errors.InvalidCredentials()
+        return await service.token_password(
+            client, username, password, scope=scope, dpop_jkt=dpop_jkt, **context
+        )
+    if grant_type == "refresh_token":
+        return await service.token_refresh(
+            client, _required(form, "refresh_token"), ip=context["ip"], dpop_jkt=dpop_jkt
+        )
+    if grant_type == "client_credentials":
+        return await service.token_client_credentials(client, scope)
+    if grant_type == "authorization_code":
+        return await service.token_authorization_code(
+            client,
+            _required(form, "code"),
+            redirect_uri=form.get("redirect_uri"),
+            code_verifier=form.get("code_verifier"),
+            **context,
+        )
+    raise ApiError(400, "unsupported_grant_type", f"grant_type is one of {', '.join(_GRANT_TYPES)}")
+
+
 def build_oauth_router() -> APIRouter:
     router = APIRouter(prefix="/oauth", tags=["oauth"])
 
     @router.post(
         "/token",
-        summary="OAuth 2.0 token endpoint (grant_type=password or refresh_token)",
+        summary="OAuth 2.0 token endpoint (authorization_code, refresh_token, client_credentials, password)",
         openapi_extra=form_body_openapi(
             {
-                "grant_type": "password or refresh_token",
+                "grant_type": "authorization_code, refresh_token, client_credentials or password",
                 "username": "for the password grant",
                 "password": "for the password grant",
                 "scope": "optional, space-separated",
                 "refresh_token": "for the refresh_token grant",
+                "code": "for the authorization_code grant",
+                "redirect_uri": "for the authorization_code grant",
+                "code_verifier": "for the authorization_code grant (PKCE)",
+                "client_id": "client_secret_post or a public client",
+                "client_secret": "client_secret_post",
             },
             ("grant_type",),
         ),
     )
     async def token(request: Request) -> Response:
         form = await read_form(request, _TOKEN_FIELDS)
-        grant_type = _required(form, "grant_type")
         service = service_of(request)
+        client = await authenticate_client(request, form, service, required=False)
+        grant_type = _required(form, "grant_type")
         metrics = app_state(request).metrics
+        label = grant_type if grant_type in _GRANT_TYPES else "other"
         gate = dpop_gate(request)
         try:
+            # A DPoP proof binds the session (password grant) or must come from its key (refresh).
             jkt = await gate.token_request(request) if grant_type in ("password", "refresh_token") else None
-            if grant_type == "password":
-                username, password = _required(form, "username"), _required(form, "password")
-                if len(username) > 150 or len(password) > 1024:
-                    raise errors.InvalidCredentials()
-                pair = await service.login(
-                    username,
-                    password,
-                    scope=form.get("scope") or None,
-                    dpop_jkt=jkt,
-                    **client_context(request),
-                )
-            elif grant_type == "refresh_token":
-                refresh_token = _required(form, "refresh_token")
-                pair = await service.refresh(refresh_token, dpop_jkt=jkt, **client_context(request))
-            else:
-                raise ApiError(400, "unsupported_grant_type", "use password or refresh_token")
+            result = await _grant(request, service, client, grant_type, form, jkt)
         except errors.InvalidDPoPProof as exc:
-            metrics.auth_events.labels(grant_type, exc.code).inc()
+            metrics.auth_events.labels(label, exc.code).inc()
             raise ApiError(400, "invalid_dpop_proof", exc.description, headers=gate.nonce_header()) from None
+        except errors.UnsupportedGrantType as exc:
+            metrics.auth_events.labels(label, exc.code).inc()
+            raise ApiError(400, "unsupported_grant_type", exc.description) from None
         except (errors.InvalidCredentials, errors.InvalidGrant) as exc:
-            metrics.auth_events.labels(grant_type, exc.code).inc()
+            metrics.auth_events.labels(label, exc.code).inc()
             # RFC 6749 section 5.2: invalid_grant is a 400 at the token endpoint.
-            raise ApiError(400, "invalid_grant", type(exc).description) from None
-        metrics.auth_events.labels(grant_type, "ok").inc()
-        return token_response(pair, headers=gate.nonce_header())
+            description = exc.description if isinstance(exc, errors.InvalidGrant) else type(exc).description
+            raise ApiError(400, "invalid_grant", description) from None
+        metrics.auth_events.labels(label, "ok").inc()
+        return _token_body(result, headers=gate.nonce_header())
 
     @router.post(
         "/revoke",
@@ -106,24 +165,26 @@ def build_oauth_router() -> APIRouter:
         ),
     )
     async def revoke(request: Request) -> Response:
-        service, token_value, hint = await _client_token_request(request)
-        # RFC 7009 section 2.2: 200 whether or not the token was known or valid.
+        service, client, token_value, hint = await _client_token_request(request)
+        # RFC 7009 section 2.2: 200 whether or not the token was known, valid, or the client's.
         if len(token_value) <= _MAX_TOKEN_PARAMETER:
-            await service.revoke_token(token_value, token_type_hint=hint)
+            await service.revoke_token(token_value, token_type_hint=hint, client=client)
         return Response(status_code=200, headers=NO_STORE)
 
     @router.post(
         "/introspect",
-        summary="RFC 7662 token introspection (client authentication required)",
+        summary="RFC 7662 token introspection (clients registered with --introspect)",
         openapi_extra=form_body_openapi(
             {"token": "the token to inspect", "token_type_hint": "access_token or refresh_token"},
             ("token",),
         ),
     )
     async def introspect(request: Request) -> Response:
-        service, token_value, hint = await _client_token_request(request)
+        service, client, token_value, hint = await _client_token_request(request)
+        if not client.introspect:
+            raise ApiError(403, "unauthorized_client", "this client is not registered to introspect tokens")
         if len(token_value) > _MAX_TOKEN_PARAMETER:
             return json_no_store({"active": False})
-        return json_no_store(await service.introspect(token_value, token_type_hint=hint))
+        return json_no_store(await service.introspect(token_value, token_type_hint=hint, client=client))
 
     return router

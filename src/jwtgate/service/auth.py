@@ -3,7 +3,8 @@
 - :class:`~.accounts.Accounts`: users, passwords, login checks and rate limits;
 - :class:`~.sessions.Sessions`: sessions, refresh rotation with grace and reuse detection, revocation;
 - :class:`~.authority.TokenAuthority`: key ring, signing, verification and the in-process denylist;
-- :class:`~.clients.ClientRegistry`: confidential clients;
+- :class:`~.clients.ClientRegistry`: OAuth clients and their authentication;
+- :class:`~.grants.TokenGrants` and :class:`~.authorization.AuthorizationCodes`: the OAuth grants;
 - here: opening and closing, maintenance, and the RFC 7009 / 7662 helpers and the revocation feed.
 
 Every method takes its time from the injected clock. The contract is in docs/service-api.md.
@@ -18,23 +19,27 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jwtgate.errors import ConfigError, InvalidGrant, InvalidRequest, NotFound, TokenError
+from jwtgate.errors import ConfigError, InvalidGrant, InvalidRequest, NotFound
 from jwtgate.jose.jwks import KeySet
 from jwtgate.service import opaque
 from jwtgate.service.accounts import Accounts
 from jwtgate.service.authority import TokenAuthority
+from jwtgate.service.authorization import AuthorizationCodes, AuthorizationRequest
 from jwtgate.service.clients import ClientRegistry
+from jwtgate.service.grants import TokenGrants
 from jwtgate.service.keyring import KeyInfo, KeyRing, KeyStore, Rotation
 from jwtgate.service.password_policy import PasswordPolicy
 from jwtgate.service.passwords import Argon2Hasher, PasswordHasher
 from jwtgate.service.policy import SIGNING_ALGORITHMS, ServicePolicy
 from jwtgate.service.ports import RevocationBroadcaster, Store
 from jwtgate.service.ratelimit import MemoryRateLimiter, RateLimiter
-from jwtgate.service.records import Revocation
+from jwtgate.service.records import ClientRecord, Revocation
+from jwtgate.service.registration import ClientRegistration
 from jwtgate.service.sealing import Sealer
 from jwtgate.service.server_secrets import SERVER_SECRET_NAMES, ServerSecrets
 from jwtgate.service.sessions import Sessions, check_user_id
-from jwtgate.service.types import ClientInfo, SessionInfo, TokenPair, UserInfo, audit_dict
+from jwtgate.service.token_operations import TokenOperations
+from jwtgate.service.types import AccessGrant, ClientInfo, SessionInfo, TokenPair, UserInfo, audit_dict
 from jwtgate.service.validation import parse_scope
 
 __all__ = ["AuthService"]
@@ -68,7 +73,8 @@ class AuthService:
         self._clock = clock
         self.secrets = secrets
         self._authority = TokenAuthority(ring, policy, store, clock, broadcaster, writable=writable)
-        self._sessions = Sessions(store, policy, self._authority, clock)
+        self._clients = ClientRegistry(store, policy, clock)
+        self._sessions = Sessions(store, policy, self._authority, clock, self._clients)
         self._accounts = Accounts(
             store,
             hasher,
@@ -77,7 +83,13 @@ class AuthService:
             ip_limiter=ip_limiter,
             password_policy=password_policy,
         )
-        self._clients = ClientRegistry(store, store, clock)
+        self._grants = TokenGrants(
+            policy, self._authority, self._sessions, self._accounts, self._clients, clock
+        )
+        self._codes = AuthorizationCodes(store, self._clients, self._sessions, clock)
+        self._operations = TokenOperations(
+            store, policy, self._authority, self._sessions, self._clients, clock
+        )
         self._maintenance: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
 
@@ -221,6 +233,7 @@ class AuthService:
         now = self._clock()
         counts = await self.store.purge(now, audit_before=now - self.policy.audit_retention)
         counts.update(await self._authority.prune(now))
+        counts.update(await self._codes.purge(now))
         return counts
 
     # ------------------------------------------------------------------ keys
@@ -301,7 +314,7 @@ class AuthService:
         """Rotate ``refresh_token``. InvalidGrant when unknown, expired, revoked or reused;
         InvalidDPoPProof when its session is DPoP-bound to another key than ``dpop_jkt``."""
         del user_agent  # the session keeps the login's; reuse events record the IP
-        return await self._sessions.refresh(refresh_token, ip, self._clock(), dpop_jkt)
+        return await self._sessions.refresh(refresh_token, ip, self._clock(), dpop_jkt=dpop_jkt)
 
     async def refresh_token_session(self, refresh_token: object) -> str:
         """The session a refresh token belongs to, without using the token (checks that must pass
@@ -387,6 +400,33 @@ class AuthService:
             await self._sessions.revoke_user(user.id, "user_disabled")
         return await self._accounts.get(user.id)
 
+    async def show_user(self, username: str) -> UserInfo:
+        """The user named ``username``; NotFound otherwise."""
+        return UserInfo.of(await self._accounts.by_name(username))
+
+    async def change_user_grants(
+        self, username: str, *, scopes: Sequence[str] = (), roles: Sequence[str] = (), add: bool
+    ) -> UserInfo:
+        """Add (``add=True``) or take away scopes and roles. Taking any away revokes the user's
+        sessions: no live token keeps what was taken."""
+        user = await self._accounts.by_name(username)
+        scope_list, role_list = parse_scope(list(scopes)), parse_scope(list(roles))
+        if add:
+            new_scopes = tuple(dict.fromkeys((*user.scopes, *scope_list)))
+            new_roles = tuple(dict.fromkeys((*user.roles, *role_list)))
+        else:
+            new_scopes = tuple(s for s in user.scopes if s not in scope_list)
+            new_roles = tuple(r for r in user.roles if r not in role_list)
+        now = self._clock()
+        await self.store.set_user_grants(user.id, new_roles, new_scopes)
+        detail = {"scopes": list(scope_list), "roles": list(role_list)}
+        await self.store.add_audit_event(
+            "user_granted" if add else "user_ungranted", now, user_id=user.id, detail=detail
+        )
+        if not add and (new_scopes != user.scopes or new_roles != user.roles):
+            await self._sessions.revoke_user(user.id, "user_ungranted")
+        return await self._accounts.get(user.id)
+
     async def set_password(self, username: str, password: str) -> None:
         """Admin reset: new password, every session revoked."""
         user = await self._accounts.by_name(username)
@@ -408,16 +448,39 @@ class AuthService:
         await self._sessions.revoke_user(user.id, "password_changed", keep=keep_session_id)
 
     # ------------------------------------------------------------------ clients and audit
-    async def add_client(self, name: str) -> tuple[ClientInfo, str]:
-        """Register a confidential client. The secret is returned once; only its digest is kept."""
-        return await self._clients.add(name)
+    async def add_client(
+        self, name: str, registration: ClientRegistration | None = None
+    ) -> tuple[ClientInfo, str | None]:
+        """Register a client (default: a confidential resource server that may introspect and
+        revoke). The secret is returned once (None for public and private_key_jwt clients)."""
+        return await self._clients.add(name, registration or ClientRegistration())
 
     async def list_clients(self) -> list[ClientInfo]:
-        return await self._clients.list()
+        return await self._clients.list_all()
+
+    async def show_client(self, name: str) -> ClientInfo:
+        """The client named ``name`` (or with this id); NotFound otherwise."""
+        return ClientInfo.of(await self._clients.by_name(name))
+
+    async def remove_client(self, name: str) -> int:
+        """Remove a client and revoke its sessions; returns how many were live."""
+        client = await self._clients.by_name(name)
+        await self._clients.remove(client)
+        session_ids = await self.store.client_session_ids(client.id)
+        return await self._sessions.revoke(session_ids, self._clock(), "client_removed", user_id=None)
+
+    async def rotate_client_secret(self, name: str) -> str:
+        """A new secret for a confidential client (shown once); the old one stops working at once."""
+        return await self._clients.rotate_secret(await self._clients.by_name(name))
 
     async def authenticate_client(self, client_id: str, secret: str) -> ClientInfo:
         """The client when ``secret`` is its secret; InvalidClient otherwise (constant-time)."""
-        return await self._clients.authenticate(client_id, secret)
+        return ClientInfo.of(await self._clients.by_secret(client_id, secret))
+
+    @property
+    def clients(self) -> ClientRegistry:
+        """Client lookup and authentication (``public``, ``by_secret``, ``by_assertion``)."""
+        return self._clients
 
     async def audit_events(self, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first."""
@@ -425,64 +488,78 @@ class AuthService:
             raise InvalidRequest("limit must be an integer from 0 to 10000")
         return [audit_dict(e) for e in await self.store.audit_events(limit=limit)]
 
+    # ------------------------------------------------------------------ OAuth grants
+    async def token_password(
+        self,
+        client: ClientRecord,
+        username: str,
+        password: str,
+        *,
+        scope: str | None = None,
+        user_agent: str | None = None,
+        ip: str | None = None,
+        dpop_jkt: str | None = None,
+    ) -> TokenPair:
+        """The password grant for ``client`` (first-party clients registered with it); ``dpop_jkt``
+        binds the session to a DPoP key."""
+        return await self._grants.password(client, username, password, scope, user_agent, ip, dpop_jkt)
+
+    async def token_refresh(
+        self, client: ClientRecord, refresh_token: str, *, ip: str | None = None, dpop_jkt: str | None = None
+    ) -> TokenPair:
+        """The refresh grant: only for tokens issued to ``client`` (and, for a DPoP-bound session, only
+        with a proof by its key)."""
+        return await self._grants.refresh(client, refresh_token, ip, dpop_jkt)
+
+    async def token_client_credentials(self, client: ClientRecord, scope: str | None = None) -> AccessGrant:
+        """The client credentials grant: a token for the client itself, no refresh token."""
+        return await self._grants.client_credentials(client, scope)
+
+    async def token_authorization_code(
+        self,
+        client: ClientRecord,
+        code: str,
+        *,
+        redirect_uri: str | None,
+        code_verifier: str | None,
+        user_agent: str | None = None,
+        ip: str | None = None,
+    ) -> TokenPair:
+        """Exchange an authorization code (PKCE checked); a replayed code revokes what it issued."""
+        return await self._codes.exchange(client, code, redirect_uri, code_verifier, user_agent, ip)
+
+    async def authorization_client(self, client_id: object, redirect_uri: object) -> tuple[ClientRecord, str]:
+        """Step one of ``/oauth/authorize``: the client and its exact redirect URI (errors for a page)."""
+        return await self._codes.trusted_client(client_id, redirect_uri)
+
+    def authorization_request(
+        self, client: ClientRecord, redirect_uri: str, params: dict[str, str]
+    ) -> AuthorizationRequest:
+        """Step two: the rest of the request (AuthorizationRefused goes back to the client)."""
+        return self._codes.check_request(client, redirect_uri, params)
+
+    async def authorization_scope(self, request: AuthorizationRequest, user_id: str) -> str:
+        """The scopes the user would grant (for the consent page)."""
+        user = await self._accounts.get(user_id)
+        return " ".join(s for s in request.scope.split() if s in user.scopes)
+
+    async def issue_authorization_code(self, request: AuthorizationRequest, user_id: str) -> str:
+        return await self._codes.issue(request, user_id)
+
     # ------------------------------------------------------------------ OAuth helpers
-    async def revoke_token(self, token: str, token_type_hint: str | None = None) -> None:
-        """RFC 7009. A refresh token revokes its session; an access token is denylisted by ``jti``
-        until it expires. Unknown, invalid or already expired tokens are silently accepted."""
+    async def revoke_token(
+        self, token: str, token_type_hint: str | None = None, *, client: ClientRecord | None = None
+    ) -> None:
+        """RFC 7009, for ``client`` (default: the built-in one); see :meth:`TokenOperations.revoke`."""
         del token_type_hint  # both kinds are recognised by shape; the hint only orders lookups
-        now = self._clock()
-        if opaque.looks_like_refresh_token(token):
-            found = await self.store.find_refresh_token(opaque.digest(token))
-            if found is not None:
-                session = found.session
-                await self._sessions.revoke([session.id], now, "token_revoked", user_id=session.user_id)
-            return
-        try:
-            claims = await self.authenticate(token)
-        except TokenError:
-            return
-        expires_at = float(claims["exp"]) + self.policy.leeway
-        entry = await self.store.add_revocation("jti", claims["jti"], expires_at)
-        await self._authority.revoked([entry])
+        await self._operations.revoke(token, client or self._clients.builtin)
 
-    async def introspect(self, token: str, token_type_hint: str | None = None) -> dict[str, Any]:
-        """RFC 7662: ``{"active": False}`` for anything not currently valid."""
+    async def introspect(
+        self, token: str, token_type_hint: str | None = None, *, client: ClientRecord | None = None
+    ) -> dict[str, Any]:
+        """RFC 7662; see :meth:`TokenOperations.introspect`."""
         del token_type_hint
-        if opaque.looks_like_refresh_token(token):
-            return await self._introspect_refresh(token, self._clock())
-        try:
-            claims = await self.authenticate(token)
-        except TokenError:
-            return {"active": False}
-        body: dict[str, Any] = {"active": True, "token_type": "Bearer"}
-        for name in ("scope", "client_id", "username", "exp", "iat", "nbf", "sub", "aud", "iss"):
-            if name in claims:
-                body[name] = claims[name]
-        body["jti"] = claims["jti"]
-        body["sid"] = claims["sid"]
-        return body
-
-    async def _introspect_refresh(self, token: str, now: float) -> dict[str, Any]:
-        try:
-            record, session, user = await self._sessions.live_token(opaque.digest(token), now)
-        except InvalidGrant:
-            return {"active": False}
-        if record.used_at is not None:
-            return {"active": False}
-        body: dict[str, Any] = {
-            "active": True,
-            "token_type": "refresh_token",
-            "client_id": self.policy.client_id,
-            "username": user.username,
-            "sub": user.id,
-            "iss": self.policy.issuer,
-            "iat": int(record.created_at),
-            "exp": int(record.expires_at),
-            "sid": session.id,
-        }
-        if session.scope:
-            body["scope"] = session.scope
-        return body
+        return await self._operations.introspect(token, client)
 
     async def revocations(self, after: int = 0, limit: int = 1000) -> dict[str, Any]:
         """A page of the live denylist for guards: entries with ``cursor > after``, oldest first.

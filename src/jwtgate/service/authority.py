@@ -16,7 +16,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jwtgate.errors import RevokedToken
+from jwtgate.errors import JwtgateError, MalformedToken, RevokedToken
+from jwtgate.jose.b64 import decode_checked
+from jwtgate.jose.jsonutil import loads_object
 from jwtgate.jose.jwks import KeySet
 from jwtgate.service.denylist import Denylist
 from jwtgate.service.keyring import KeyInfo, KeyRing, Rotation
@@ -28,6 +30,7 @@ from jwtgate.tokens import RFC9068_REQUIRED, Issuer, Verifier
 __all__ = ["TokenAuthority"]
 
 _VERIFY_CACHE = 4096
+_MAX_TOKEN = 8192
 
 logger = logging.getLogger("jwtgate.service")
 
@@ -121,6 +124,24 @@ class TokenAuthority:
             raise RevokedToken
         return claims
 
+    async def inspect(self, access_token: str, now: float) -> dict[str, Any]:
+        """Like :meth:`authenticate`, for any audience and without a session (client credentials
+        tokens have none): what introspection and revocation need. Signature, issuer, type and
+        times are checked as strictly; a TokenError otherwise."""
+        await self.sync(now)
+        audience = _unverified_audience(access_token)
+        verifier = Verifier(
+            self.verifier.keys,
+            issuer=self._policy.issuer,
+            audience=audience,
+            leeway=self._policy.leeway,
+            clock=self._clock,
+        )
+        claims = verifier.verify(access_token, now=now)
+        if self._denylist.is_revoked(claims.get("sid"), claims.get("jti"), now):
+            raise RevokedToken
+        return claims
+
     async def revoked(self, entries: Sequence[Revocation]) -> None:
         """``entries`` were just committed to the store: deny them here, then broadcast them.
 
@@ -200,3 +221,19 @@ class TokenAuthority:
         if keys:
             await self._announce_key_change()
         return {"keys": keys, "denylist_mirror": self._denylist.prune(now)}
+
+
+def _unverified_audience(token: str) -> list[str]:
+    # Only picks which audience the strict verifier accepts; the signature is checked right after.
+    if not isinstance(token, str) or len(token) > _MAX_TOKEN:
+        raise MalformedToken("not a compact JWS")
+    try:
+        claims = loads_object(decode_checked(token.split(".")[1])) if token.count(".") == 2 else {}
+    except (JwtgateError, ValueError):
+        raise MalformedToken("not a compact JWS") from None
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    checked = [a for a in audiences if isinstance(a, str) and 0 < len(a) <= 256]
+    if not checked or len(checked) != len(audiences):
+        raise MalformedToken("the token has no valid aud")
+    return checked

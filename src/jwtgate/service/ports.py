@@ -17,6 +17,7 @@ from jwtgate.errors import ConfigError
 from jwtgate.service.keystore import KeyStore
 from jwtgate.service.records import (
     AuditEvent,
+    AuthorizationCodeRecord,
     ClientRecord,
     RefreshTokenLookup,
     RefreshTokenRecord,
@@ -173,7 +174,58 @@ class RevocationBroadcaster(Protocol):
     async def close(self) -> None: ...
 
 
-class Store(UserStore, SessionStore, RevocationStore, ClientStore, AuditStore, ServerStateStore, Protocol):
+class OAuthStore(Protocol):
+    """What OAuth needs beyond the first ports: client changes, authorization codes, used client
+    assertion ids (RFC 7523 ``jti``), the sessions of a client, and a user's roles and scopes."""
+
+    async def get_client_by_name(self, name: str) -> ClientRecord | None: ...
+
+    async def rotate_client_refresh_token(
+        self,
+        parent_digest: str,
+        child_digest: str,
+        now: float,
+        idle_ttl: float,
+        client_id: str | None,
+        dpop_jkt: str | None = None,
+    ) -> RefreshTokenLookup | None:
+        """:meth:`SessionStore.rotate_live_refresh_token` (``dpop_jkt`` included), only when the token's
+        session belongs to ``client_id`` (None: the built-in client); otherwise nothing changes and it
+        returns None."""
+
+    async def delete_client(self, client_id: str) -> bool:
+        """False when the client does not exist."""
+
+    async def set_client_secret(self, client_id: str, secret_hash: str) -> bool:
+        """Replace the secret digest; False when the client does not exist."""
+
+    async def client_session_ids(self, client_id: str) -> list[str]:
+        """Ids of the client's sessions that are not revoked."""
+
+    async def set_user_grants(self, user_id: str, roles: Sequence[str], scopes: Sequence[str]) -> bool:
+        """Replace the user's roles and scopes; False when the user does not exist."""
+
+    async def create_authorization_code(self, code: AuthorizationCodeRecord) -> None:
+        """Insert ``code``; StorageError on a duplicate digest."""
+
+    async def use_authorization_code(
+        self, digest: str, now: float, session_id: str
+    ) -> AuthorizationCodeRecord | None:
+        """Atomically: when the code is unused, set ``used_at=now`` and ``session_id``. Returns the code
+        as it was BEFORE this call (``used_at`` None: this call spent it; set: a replay, and its
+        ``session_id`` says what the first exchange created), or None when unknown."""
+
+    async def use_assertion_id(self, client_id: str, jti: str, expires_at: float, now: float) -> bool:
+        """Record a client assertion's ``jti`` until ``expires_at``. True the first time; False when the
+        same client already used it and it has not expired at ``now`` (a replay)."""
+
+    async def purge_oauth(self, now: float) -> dict[str, int]:
+        """Delete authorization codes and assertion ids that expired before ``now``."""
+
+
+class Store(
+    UserStore, SessionStore, RevocationStore, ClientStore, AuditStore, ServerStateStore, OAuthStore, Protocol
+):
     """A complete backend."""
 
     async def migrate(self) -> None:

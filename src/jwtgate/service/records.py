@@ -42,6 +42,7 @@ class SessionRecord:
     ip: str | None
     revoked_at: float | None = None
     dpop_jkt: str | None = None
+    client_id: str | None = None  # None: the built-in client (sessions made before clients existed)
 
     def is_active(self, now: float) -> bool:
         return self.revoked_at is None and now < self.expires_at and now < self.idle_expires_at
@@ -79,14 +80,45 @@ class Revocation:
         }
 
 
+ClientKind = Literal["public", "confidential"]
+
+
 @dataclass(frozen=True, slots=True)
 class ClientRecord:
-    """A confidential client (resource server). ``secret_hash`` is the hex SHA-256 of its secret."""
+    """A registered OAuth client. ``secret_hash`` is the hex SHA-256 of its secret (None: a public
+    client, or one that authenticates with ``private_key_jwt`` only). ``jwks`` is a JWKS as JSON text.
+    """
 
     id: str
     name: str
-    secret_hash: str = field(repr=False)
+    secret_hash: str | None = field(repr=False)
     created_at: float
+    kind: ClientKind = "confidential"
+    grants: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    redirect_uris: tuple[str, ...] = ()
+    first_party: bool = False
+    audiences: tuple[str, ...] = ()
+    introspect: bool = False
+    jwks_url: str | None = None
+    jwks: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCodeRecord:
+    """An authorization code (RFC 6749 section 4.1), stored by digest. ``session_id`` is the session
+    its exchange created (so a replay can revoke it); ``used_at`` is set by the exchange."""
+
+    digest: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    scope: str
+    code_challenge: str
+    created_at: float
+    expires_at: float
+    used_at: float | None = None
+    session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

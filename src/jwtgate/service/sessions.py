@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from jwtgate.errors import InvalidDPoPProof, InvalidGrant, InvalidRequest
 from jwtgate.service import opaque
 from jwtgate.service.authority import TokenAuthority
+from jwtgate.service.clients import ClientRegistry
 from jwtgate.service.policy import ServicePolicy
 from jwtgate.service.ports import Store
-from jwtgate.service.records import RefreshTokenRecord, SessionRecord, UserRecord
+from jwtgate.service.records import ClientRecord, RefreshTokenRecord, SessionRecord, UserRecord
 from jwtgate.service.types import TokenPair
 from jwtgate.service.validation import clean_text
 
@@ -34,11 +35,13 @@ class Sessions:
         policy: ServicePolicy,
         authority: TokenAuthority,
         clock: Callable[[], float],
+        clients: ClientRegistry,
     ) -> None:
         self._store = store
         self._policy = policy
         self._authority = authority
         self._clock = clock
+        self._clients = clients
 
     async def start(
         self,
@@ -48,13 +51,19 @@ class Sessions:
         ip: object,
         now: float,
         dpop_jkt: str | None = None,
+        *,
+        client: ClientRecord | None = None,
+        session_id: str | None = None,
     ) -> TokenPair:
-        """A new session with its first refresh token, and the first pair. With ``dpop_jkt`` (the
-        thumbprint of a DPoP proof's key) the session and its tokens are bound to that key."""
+        """A new session of ``client`` (default: the built-in one) with its first refresh token, and
+        the first pair. ``session_id``: an id chosen beforehand (an authorization code records it).
+        With ``dpop_jkt`` (the thumbprint of a DPoP proof's key) the session and its tokens are bound to
+        that key."""
         policy = self._policy
+        client = client or self._clients.builtin
         expires_at = now + policy.session_absolute_ttl
         session = SessionRecord(
-            id=opaque.new_id(),
+            id=session_id or opaque.new_id(),
             user_id=user.id,
             created_at=now,
             last_used_at=now,
@@ -64,17 +73,29 @@ class Sessions:
             user_agent=clean_text(user_agent, 512),
             ip=clean_text(ip, 64),
             dpop_jkt=dpop_jkt,
+            client_id=None if client.id == self._clients.builtin.id else client.id,
         )
         refresh_token = opaque.new_refresh_token()
         record = RefreshTokenRecord(
             opaque.digest(refresh_token), session.id, None, now, session.idle_expires_at
         )
         await self._store.create_session(session, record)
-        return self._pair(user, session, refresh_token, now)
+        return self._pair(user, session, refresh_token, now, client)
 
-    def _pair(self, user: UserRecord, session: SessionRecord, refresh_token: str, now: float) -> TokenPair:
-        # The session's scope, narrowed to what the user may still have.
-        scope = " ".join(s for s in (session.scope or "").split() if s in user.scopes)
+    def _pair(
+        self,
+        user: UserRecord,
+        session: SessionRecord,
+        refresh_token: str,
+        now: float,
+        client: ClientRecord,
+    ) -> TokenPair:
+        # The session's scope, narrowed to what the user and the client may still have.
+        allowed = self._clients.allowed_scopes(client)
+        scope = " ".join(
+            s for s in (session.scope or "").split() if s in user.scopes and (allowed is None or s in allowed)
+        )
+        builtin = client.id == self._clients.builtin.id
         claims: dict[str, object] = {"username": user.username, "roles": list(user.roles)}
         if session.dpop_jkt is not None:
             claims["cnf"] = {"jkt": session.dpop_jkt}  # RFC 9449 section 6: bound to the proof's key
@@ -83,6 +104,8 @@ class Sessions:
             ttl=self._policy.access_ttl,
             scope=scope or None,
             session_id=session.id,
+            audience=None if builtin else self._clients.audience_of(client),
+            client_id=None if builtin else client.id,
             claims=claims,
             now=now,
         )
@@ -91,25 +114,50 @@ class Sessions:
             refresh_token=refresh_token,
             expires_in=self._policy.access_ttl,
             session_id=session.id,
-            scope=scope or None,
+            scope=scope,
             token_type="DPoP" if session.dpop_jkt is not None else "Bearer",
         )
 
     async def refresh(
-        self, refresh_token: object, ip: object, now: float, dpop_jkt: str | None = None
+        self,
+        refresh_token: object,
+        ip: object,
+        now: float,
+        client: ClientRecord | None = None,
+        dpop_jkt: str | None = None,
     ) -> TokenPair:
-        """Rotate ``refresh_token``. InvalidGrant when unknown, expired, revoked or reused;
+        """Rotate ``refresh_token`` of ``client`` (default: the built-in one). InvalidGrant when
+        unknown, expired, revoked, reused, or issued to another client (checked before spending it);
         InvalidDPoPProof when its session is bound to a DPoP key and ``dpop_jkt`` is not that key (the
         token is then left unspent: a thief without the key cannot burn it)."""
         if not isinstance(refresh_token, str) or not opaque.looks_like_refresh_token(refresh_token):
             raise InvalidGrant
+        client = client or self._clients.builtin
+        builtin = client.id == self._clients.builtin.id
         token_digest = opaque.digest(refresh_token)
         child_token = opaque.new_refresh_token()
-        rotated = await self._store.rotate_live_refresh_token(
-            token_digest, opaque.digest(child_token), now, self._policy.refresh_idle_ttl, dpop_jkt
+        # One transaction checks the client too: a token presented by another client is not spent.
+        rotated = await self._store.rotate_client_refresh_token(
+            token_digest,
+            opaque.digest(child_token),
+            now,
+            self._policy.refresh_idle_ttl,
+            None if builtin else client.id,
+            dpop_jkt,
         )
         if rotated is not None:
-            return self._pair(rotated.user, rotated.session, child_token, now)
+            return self._pair(rotated.user, rotated.session, child_token, now, client)
+        found = await self._store.find_refresh_token(token_digest)
+        if found is not None and (found.session.client_id or self._clients.builtin.id) != client.id:
+            detail = {"client_id": client.id, "ip": clean_text(ip, 64)}
+            await self._store.add_audit_event(
+                "refresh_token_wrong_client",
+                now,
+                user_id=found.user.id,
+                session_id=found.session.id,
+                detail=detail,
+            )
+            raise InvalidGrant("the refresh token was issued to another client")
         # Refused: expired, revoked, disabled (live_token says so), another DPoP key, or already used.
         token, session, user = await self.live_token(token_digest, now)
         if session.dpop_jkt != dpop_jkt:
@@ -120,7 +168,7 @@ class Sessions:
             # Live and unused, yet refused: the session changed under us (e.g. revoked). Fail closed.
             raise InvalidGrant
         if now - token.used_at <= self._policy.reuse_grace:
-            return await self._grace(user, session, ip, now)
+            return await self._grace(user, session, ip, now, client)
         await self.revoke([session.id], now, "refresh_token_reuse", user_id=user.id)
         await self._store.add_audit_event(
             "refresh_token_reuse",
@@ -144,7 +192,12 @@ class Sessions:
         return token, session, user
 
     async def _rotate(
-        self, user: UserRecord, session: SessionRecord, parent_digest: str, now: float
+        self,
+        user: UserRecord,
+        session: SessionRecord,
+        parent_digest: str,
+        now: float,
+        client: ClientRecord,
     ) -> TokenPair | None:
         child_token = opaque.new_refresh_token()
         idle_expires_at = min(now + self._policy.refresh_idle_ttl, session.expires_at)
@@ -153,9 +206,11 @@ class Sessions:
         )
         if not await self._store.rotate_refresh_token(parent_digest, child, now, idle_expires_at):
             return None
-        return self._pair(user, session, child_token, now)
+        return self._pair(user, session, child_token, now, client)
 
-    async def _grace(self, user: UserRecord, session: SessionRecord, ip: object, now: float) -> TokenPair:
+    async def _grace(
+        self, user: UserRecord, session: SessionRecord, ip: object, now: float, client: ClientRecord
+    ) -> TokenPair:
         """Within the grace window: rotate from the session's current token, and audit it. Each grace
         pair spends the token the previous answer carried, so however many arrive, one branch stays
         live; a replay by a thief is recorded, and the victim's next use of a spent token after the
@@ -164,7 +219,7 @@ class Sessions:
             current = await self._store.current_refresh_token(session.id)
             if current is None or now >= current.expires_at:
                 break
-            pair = await self._rotate(user, session, current.digest, now)
+            pair = await self._rotate(user, session, current.digest, now, client)
             if pair is not None:
                 detail = {"ip": clean_text(ip, 64)}
                 await self._store.add_audit_event(

@@ -7,7 +7,7 @@ from typing import Any
 
 from jwtgate.service.records import ClientRecord, SessionRecord, UserRecord
 
-__all__ = ["ClientInfo", "SessionInfo", "TokenPair", "UserInfo"]
+__all__ = ["AccessGrant", "ClientInfo", "SessionInfo", "TokenPair", "UserInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +67,55 @@ class SessionInfo:
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
+    """A client's registration without its secret digest. ``auth_methods``: how it authenticates."""
+
     id: str
     name: str
     created_at: float
+    kind: str = "confidential"
+    grants: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    redirect_uris: tuple[str, ...] = ()
+    first_party: bool = False
+    audiences: tuple[str, ...] = ()
+    introspect: bool = False
+    jwks_url: str | None = None
+    has_jwks: bool = False
+    auth_methods: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, client: ClientRecord) -> ClientInfo:
-        return cls(client.id, client.name, client.created_at)
+        if client.kind == "public":
+            methods: tuple[str, ...] = ("none",)
+        elif client.jwks is not None or client.jwks_url is not None:
+            methods = ("private_key_jwt",)
+        else:
+            methods = ("client_secret_basic", "client_secret_post")
+        return cls(
+            client.id,
+            client.name,
+            client.created_at,
+            client.kind,
+            client.grants,
+            client.scopes,
+            client.redirect_uris,
+            client.first_party,
+            client.audiences,
+            client.introspect,
+            client.jwks_url,
+            client.jwks is not None,
+            methods,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccessGrant:
+    """A token response without a refresh token (client credentials). The token is a secret."""
+
+    access_token: str = field(repr=False)
+    expires_in: int
+    scope: str
+    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 scheme name
 
 
 def audit_dict(event: Any) -> dict[str, Any]:

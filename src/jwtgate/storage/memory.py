@@ -18,6 +18,7 @@ from jwtgate.service.keystore import KeyChange, StoredKey
 from jwtgate.service.ports import SealedSecret
 from jwtgate.service.records import (
     AuditEvent,
+    AuthorizationCodeRecord,
     ClientRecord,
     RefreshTokenLookup,
     RefreshTokenRecord,
@@ -48,6 +49,8 @@ class MemoryStore:
         self._clients: dict[str, ClientRecord] = {}
         self._audit: list[AuditEvent] = []
         self._audit_ids = itertools.count(1)
+        self._codes: dict[str, AuthorizationCodeRecord] = {}
+        self._assertion_ids: dict[tuple[str, str], float] = {}
         self._closed = False
 
     def _check_open(self) -> None:
@@ -337,3 +340,82 @@ class MemoryStore:
     async def audit_events(self, *, limit: int = 100) -> list[AuditEvent]:
         self._check_open()
         return [copy.deepcopy(e) for e in reversed(self._audit[-limit:])] if limit > 0 else []
+
+    # OAuth: client changes, authorization codes, assertion ids, user grants
+    async def get_client_by_name(self, name: str) -> ClientRecord | None:
+        self._check_open()
+        return next((c for c in self._clients.values() if c.name == name), None)
+
+    async def delete_client(self, client_id: str) -> bool:
+        self._check_open()
+        return self._clients.pop(client_id, None) is not None
+
+    async def rotate_client_refresh_token(
+        self,
+        parent_digest: str,
+        child_digest: str,
+        now: float,
+        idle_ttl: float,
+        client_id: str | None,
+        dpop_jkt: str | None = None,
+    ) -> RefreshTokenLookup | None:
+        self._check_open()
+        parent = self._tokens.get(parent_digest)
+        if parent is None or self._sessions[parent.session_id].client_id != client_id:
+            return None
+        return await self.rotate_live_refresh_token(parent_digest, child_digest, now, idle_ttl, dpop_jkt)
+
+    async def set_client_secret(self, client_id: str, secret_hash: str) -> bool:
+        self._check_open()
+        client = self._clients.get(client_id)
+        if client is None:
+            return False
+        self._clients[client_id] = dataclasses.replace(client, secret_hash=secret_hash)
+        return True
+
+    async def client_session_ids(self, client_id: str) -> list[str]:
+        self._check_open()
+        return sorted(
+            s.id for s in self._sessions.values() if s.client_id == client_id and s.revoked_at is None
+        )
+
+    async def set_user_grants(self, user_id: str, roles: Sequence[str], scopes: Sequence[str]) -> bool:
+        self._check_open()
+        user = self._users.get(user_id)
+        if user is None:
+            return False
+        self._users[user_id] = dataclasses.replace(user, roles=tuple(roles), scopes=tuple(scopes))
+        return True
+
+    async def create_authorization_code(self, code: AuthorizationCodeRecord) -> None:
+        self._check_open()
+        if code.digest in self._codes:
+            raise StorageError("duplicate authorization code digest")
+        self._codes[code.digest] = code
+
+    async def use_authorization_code(
+        self, digest: str, now: float, session_id: str
+    ) -> AuthorizationCodeRecord | None:
+        self._check_open()
+        code = self._codes.get(digest)
+        if code is not None and code.used_at is None:
+            self._codes[digest] = dataclasses.replace(code, used_at=now, session_id=session_id)
+        return code
+
+    async def use_assertion_id(self, client_id: str, jti: str, expires_at: float, now: float) -> bool:
+        self._check_open()
+        seen = self._assertion_ids.get((client_id, jti))
+        if seen is not None and seen > now:
+            return False
+        self._assertion_ids[(client_id, jti)] = expires_at
+        return True
+
+    async def purge_oauth(self, now: float) -> dict[str, int]:
+        self._check_open()
+        codes = [d for d, c in self._codes.items() if c.expires_at <= now]
+        for digest in codes:
+            del self._codes[digest]
+        assertions = [k for k, expires_at in self._assertion_ids.items() if expires_at <= now]
+        for key in assertions:
+            del self._assertion_ids[key]
+        return {"authorization_codes": len(codes), "assertion_ids": len(assertions)}

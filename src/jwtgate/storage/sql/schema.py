@@ -37,7 +37,10 @@ sessions = sa.Table(
     sa.Column("ip", sa.String(64)),
     sa.Column("revoked_at", sa.Double),
     sa.Column("dpop_jkt", sa.String(64)),
+    # No foreign key: the built-in client is not a row. NULL means the built-in client.
+    sa.Column("client_id", sa.String(64)),
     sa.Index("ix_sessions_user_id", "user_id"),
+    sa.Index("ix_sessions_client_id", "client_id"),
 )
 
 refresh_tokens = sa.Table(
@@ -75,8 +78,43 @@ clients = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(128), nullable=False, unique=True),
-    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("secret_hash", sa.String(64)),
     sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("grants", sa.Text, nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False),
+    sa.Column("redirect_uris", sa.Text, nullable=False),
+    sa.Column("first_party", sa.Boolean, nullable=False),
+    sa.Column("audiences", sa.Text, nullable=False),
+    sa.Column("introspect", sa.Boolean, nullable=False),
+    sa.Column("jwks_url", sa.String(2048)),
+    sa.Column("jwks", sa.Text),
+)
+
+authorization_codes = sa.Table(
+    "authorization_codes",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(64), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("redirect_uri", sa.String(2048), nullable=False),
+    sa.Column("scope", sa.String(1024), nullable=False),
+    sa.Column("code_challenge", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Column("used_at", sa.Double),
+    sa.Column("session_id", sa.String(64)),
+    sa.Index("ix_authorization_codes_expires_at", "expires_at"),
+)
+
+# RFC 7523 section 3: a client assertion's jti is accepted once (kept until the assertion expires).
+assertion_ids = sa.Table(
+    "assertion_ids",
+    metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("jti", sa.String(256), primary_key=True),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Index("ix_assertion_ids_expires_at", "expires_at"),
 )
 
 audit_events = sa.Table(

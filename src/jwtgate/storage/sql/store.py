@@ -21,6 +21,7 @@ from jwtgate.service.keystore import KeyChange, KeyInfo, StoredKey
 from jwtgate.service.ports import NotInitialised, SealedSecret
 from jwtgate.service.records import (
     AuditEvent,
+    AuthorizationCodeRecord,
     ClientRecord,
     RefreshTokenLookup,
     RefreshTokenRecord,
@@ -63,7 +64,8 @@ _N_SESSION_COLUMNS = len(t.sessions.c)
 _SESSION_COLUMNS = ", ".join(f"touched.{c.name}" for c in t.sessions.c)
 _USER_COLUMNS = ", ".join(f"u.{c.name}" for c in t.users.c)
 # Column names come from the schema above; every value is a parameter ($1 parent digest, $2 child digest,
-# $3 now, $4 idle ttl, $5 the DPoP key thumbprint the session must be bound to, or null).
+# $3 now, $4 idle ttl, $5 the DPoP key thumbprint the session must be bound to, or null; $6 whether the
+# session's client is checked, $7 that client, or null for the built-in one).
 _ROTATE_PG = f"""
     WITH parent AS (
         UPDATE refresh_tokens AS rt SET used_at = $3::float8
@@ -72,6 +74,7 @@ _ROTATE_PG = f"""
           AND s.id = rt.session_id AND s.revoked_at IS NULL
           AND s.expires_at > $3::float8 AND s.idle_expires_at > $3::float8
           AND u.id = s.user_id AND NOT u.disabled AND s.dpop_jkt IS NOT DISTINCT FROM $5::text
+          AND (NOT $6::bool OR s.client_id IS NOT DISTINCT FROM $7::text)
         RETURNING rt.session_id, s.expires_at AS session_expires_at
     ), touched AS (
         UPDATE sessions AS s
@@ -303,8 +306,23 @@ class SqlStore:
     async def rotate_live_refresh_token(
         self, parent_digest: str, child_digest: str, now: float, idle_ttl: float, dpop_jkt: str | None = None
     ) -> RefreshTokenLookup | None:
+        return await self._rotate(parent_digest, child_digest, now, idle_ttl, dpop_jkt, ())
+
+    async def _rotate(
+        self,
+        parent_digest: str,
+        child_digest: str,
+        now: float,
+        idle_ttl: float,
+        dpop_jkt: str | None,
+        client: tuple[str | None, ...],
+    ) -> RefreshTokenLookup | None:
+        """The refresh fast path; ``client`` empty: any client, else ``(client_id,)``: only a session of
+        that client (None: the built-in one)."""
         if isinstance(self._runner, AsyncRunner) and self._runner.dialect == "postgresql":
-            return await self._rotate_in_one_statement(parent_digest, child_digest, now, idle_ttl, dpop_jkt)
+            return await self._rotate_in_one_statement(
+                parent_digest, child_digest, now, idle_ttl, dpop_jkt, client
+            )
 
         def work(conn: sa.Connection) -> RefreshTokenLookup | None:
             found = _lookup(conn, parent_digest)
@@ -317,6 +335,7 @@ class SqlStore:
                 or not session.is_active(now)
                 or user.disabled
                 or session.dpop_jkt != dpop_jkt
+                or (client and session.client_id != client[0])
             ):
                 return None
             params = {"b_digest": parent_digest, "b_session_id": session.id, "b_now": now}
@@ -335,7 +354,13 @@ class SqlStore:
             return None
 
     async def _rotate_in_one_statement(
-        self, parent_digest: str, child_digest: str, now: float, idle_ttl: float, dpop_jkt: str | None
+        self,
+        parent_digest: str,
+        child_digest: str,
+        now: float,
+        idle_ttl: float,
+        dpop_jkt: str | None,
+        client: tuple[str | None, ...],
     ) -> RefreshTokenLookup | None:
         """PostgreSQL: the whole fast path as one statement (data-modifying CTEs) in one round trip.
         The UPDATE of the parent locks its row; a concurrent rotation waits, then re-checks
@@ -469,20 +494,20 @@ class SqlStore:
             )
             if taken:
                 raise Conflict("a client with this id or name already exists")
-            conn.execute(sa.insert(c).values(**_values(c, client)))
+            conn.execute(sa.insert(c).values(**_client_values(client)))
 
         await self._runner.write(work)
 
     async def get_client(self, client_id: str) -> ClientRecord | None:
         def work(conn: sa.Connection) -> ClientRecord | None:
             row = conn.execute(sa.select(t.clients).where(t.clients.c.id == client_id)).first()
-            return None if row is None else ClientRecord(**row._asdict())
+            return None if row is None else _client(row)
 
         return await self._runner.read(work)
 
     async def list_clients(self) -> list[ClientRecord]:
         query = sa.select(t.clients).order_by(t.clients.c.name)
-        return await self._runner.read(lambda c: [ClientRecord(**r._asdict()) for r in c.execute(query)])
+        return await self._runner.read(lambda c: [_client(r) for r in c.execute(query)])
 
     # audit
     async def add_audit_event(
@@ -514,6 +539,104 @@ class SqlStore:
             ]
 
         return await self._runner.read(work)
+
+    # OAuth: client changes, authorization codes, assertion ids, user grants
+    async def get_client_by_name(self, name: str) -> ClientRecord | None:
+        def work(conn: sa.Connection) -> ClientRecord | None:
+            row = conn.execute(sa.select(t.clients).where(t.clients.c.name == name)).first()
+            return None if row is None else _client(row)
+
+        return await self._runner.read(work)
+
+    async def rotate_client_refresh_token(
+        self,
+        parent_digest: str,
+        child_digest: str,
+        now: float,
+        idle_ttl: float,
+        client_id: str | None,
+        dpop_jkt: str | None = None,
+    ) -> RefreshTokenLookup | None:
+        # rotate_live_refresh_token with one more condition on the session, in the same statement.
+        return await self._rotate(parent_digest, child_digest, now, idle_ttl, dpop_jkt, (client_id,))
+
+    async def delete_client(self, client_id: str) -> bool:
+        query = sa.delete(t.clients).where(t.clients.c.id == client_id)
+        return await self._runner.write(lambda c: c.execute(query).rowcount == 1)
+
+    async def set_client_secret(self, client_id: str, secret_hash: str) -> bool:
+        query = sa.update(t.clients).where(t.clients.c.id == client_id).values(secret_hash=secret_hash)
+        return await self._runner.write(lambda c: c.execute(query).rowcount == 1)
+
+    async def client_session_ids(self, client_id: str) -> list[str]:
+        s = t.sessions
+        query = sa.select(s.c.id).where(s.c.client_id == client_id, s.c.revoked_at.is_(None)).order_by(s.c.id)
+        return await self._runner.read(lambda c: [row.id for row in c.execute(query)])
+
+    async def set_user_grants(self, user_id: str, roles: Sequence[str], scopes: Sequence[str]) -> bool:
+        query = (
+            sa.update(t.users)
+            .where(t.users.c.id == user_id)
+            .values(roles=json.dumps(list(roles)), scopes=json.dumps(list(scopes)))
+        )
+        return await self._runner.write(lambda c: c.execute(query).rowcount == 1)
+
+    async def create_authorization_code(self, code: AuthorizationCodeRecord) -> None:
+        query = sa.insert(t.authorization_codes).values(**_values(t.authorization_codes, code))
+        await self._runner.write(lambda c: c.execute(query))
+
+    async def use_authorization_code(
+        self, digest: str, now: float, session_id: str
+    ) -> AuthorizationCodeRecord | None:
+        codes = t.authorization_codes
+
+        def work(conn: sa.Connection) -> AuthorizationCodeRecord | None:
+            row = conn.execute(sa.select(codes).where(codes.c.digest == digest).with_for_update()).first()
+            if row is None or row.used_at is not None:
+                return None if row is None else AuthorizationCodeRecord(**row._asdict())
+            # The condition keeps the spend atomic where FOR UPDATE is a no-op (SQLite serialises
+            # writers with BEGIN IMMEDIATE anyway).
+            spent = conn.execute(
+                sa.update(codes)
+                .where(codes.c.digest == digest, codes.c.used_at.is_(None))
+                .values(used_at=now, session_id=session_id)
+            )
+            if spent.rowcount != 1:
+                raise StorageError("the authorization code changed during its exchange")
+            return AuthorizationCodeRecord(**row._asdict())
+
+        return await self._runner.write(work)
+
+    async def use_assertion_id(self, client_id: str, jti: str, expires_at: float, now: float) -> bool:
+        a = t.assertion_ids
+
+        def work(conn: sa.Connection) -> bool:
+            key = sa.and_(a.c.client_id == client_id, a.c.jti == jti)
+            row = conn.execute(sa.select(a.c.expires_at).where(key).with_for_update()).first()
+            if row is not None:
+                if row.expires_at > now:
+                    return False
+                conn.execute(sa.delete(a).where(key))
+            conn.execute(sa.insert(a).values(client_id=client_id, jti=jti, expires_at=expires_at))
+            return True
+
+        try:
+            return await self._runner.write(work)
+        except StorageError as err:
+            # Two processes inserted the same jti at once: the loser sees the primary key clash.
+            if isinstance(err.__cause__, sa.exc.IntegrityError):
+                return False
+            raise
+
+    async def purge_oauth(self, now: float) -> dict[str, int]:
+        def work(conn: sa.Connection) -> dict[str, int]:
+            codes = conn.execute(
+                sa.delete(t.authorization_codes).where(t.authorization_codes.c.expires_at <= now)
+            )
+            assertions = conn.execute(sa.delete(t.assertion_ids).where(t.assertion_ids.c.expires_at <= now))
+            return {"authorization_codes": codes.rowcount, "assertion_ids": assertions.rowcount}
+
+        return await self._runner.write(work)
 
 
 def _lookup(conn: sa.Connection, digest: str) -> RefreshTokenLookup | None:
@@ -657,3 +780,22 @@ def _key_row(item: StoredKey) -> dict[str, Any]:
         "material": item.material,
         "kek_id": item.kek_id,
     }
+
+
+_CLIENT_LISTS = ("grants", "scopes", "redirect_uris", "audiences")
+
+
+def _client(row: sa.Row[Any]) -> ClientRecord:
+    values = row._asdict()
+    for name in _CLIENT_LISTS:
+        values[name] = tuple(json.loads(values[name]))
+    values["first_party"] = bool(values["first_party"])
+    values["introspect"] = bool(values["introspect"])
+    return ClientRecord(**values)
+
+
+def _client_values(client: ClientRecord) -> dict[str, Any]:
+    values = _values(t.clients, client)
+    for name in _CLIENT_LISTS:
+        values[name] = json.dumps(list(values[name]))
+    return values
