@@ -38,6 +38,18 @@ class TokenUser:
         return name if isinstance(name, str) else self.identity
 
     @property
+    def is_client(self) -> bool:
+        """True when the caller is a client acting for itself (OAuth client credentials: ``sub`` is
+        its ``client_id``, RFC 9068 section 2.2), False when it is a user (or a client acting for one)."""
+        claims = self.claims
+        client_id = claims.get("client_id", claims.get("azp"))
+        return isinstance(client_id, str) and claims.get("sub") == client_id
+
+    @property
+    def is_user(self) -> bool:
+        return not self.is_client
+
+    @property
     def scopes(self) -> frozenset[str]:
         return self.claim_map.scopes(self.claims)
 
@@ -46,7 +58,7 @@ class TokenUser:
         return self.claim_map.roles(self.claims)
 
     def __repr__(self) -> str:
-        return f"TokenUser(sub={self.identity!r})"
+        return f"TokenUser(sub={self.identity!r}, client={self.is_client})"
 
 
 class AnonymousUser:
@@ -54,6 +66,8 @@ class AnonymousUser:
 
     __slots__ = ()
     is_authenticated = False
+    is_client = False
+    is_user = False
     identity = ""
     display_name = ""
     scopes: frozenset[str] = frozenset()
