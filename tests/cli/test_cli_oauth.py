@@ -15,7 +15,7 @@ from jwtgate import generate_key
 from jwtgate.server.runtime import open_service
 from jwtgate.settings import load_settings
 
-from .test_cli import PASSWORD, add_user, run
+from ._support import PASSWORD, add_user, run
 
 
 @pytest.fixture(autouse=True)
@@ -27,8 +27,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+def data_dir(tmp_path: Path, clean_env: None) -> Path:
+    """An initialised data folder (commands other than init and serve create nothing)."""
+    from jwtgate.cli import app
+
+    path = tmp_path / "data"
+    assert CliRunner().invoke(app, ["init", "--data-dir", str(path)]).exit_code == 0
+    return path
 
 
 @pytest.fixture

@@ -367,8 +367,9 @@ class SqlStore:
         ``used_at IS NULL`` and finds nothing: at most one child per parent. A session revoked meanwhile
         gets no child (the touch re-checks ``revoked_at``), and the spent parent then dies with it."""
         assert isinstance(self._runner, AsyncRunner)
+        client_id = client[0] if client else None
         rows = await self._runner.fetch(
-            _ROTATE_PG, parent_digest, child_digest, now, float(idle_ttl), dpop_jkt
+            _ROTATE_PG, parent_digest, child_digest, now, float(idle_ttl), dpop_jkt, bool(client), client_id
         )
         if not rows:
             return None
