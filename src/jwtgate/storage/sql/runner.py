@@ -174,9 +174,11 @@ class AsyncRunner:
                 if self._dsn is None:
                     raise StorageError("no DSN for the asyncpg pool")
                 # No reset round trip on release: these connections only ever run single autocommit
-                # statements, which leave no session state behind.
+                # statements, which leave no session state behind. No connection floor (min_size 0):
+                # asyncpg restores a floor in the background and logs a traceback for every failed
+                # attempt while the database is out of reach; idle connections are kept anyway.
                 self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=10, timeout=10, reset=_no_reset
+                    self._dsn, min_size=0, max_size=10, timeout=10, reset=_no_reset
                 )
             return self._pool
 
