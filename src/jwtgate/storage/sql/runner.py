@@ -124,7 +124,15 @@ class ThreadRunner:
 
 
 class AsyncRunner:
-    """An async engine (PostgreSQL via asyncpg)."""
+    """An async engine (PostgreSQL via asyncpg).
+
+    No pre-ping (a round trip per checkout). A connection the server dropped while it sat in the pool
+    (a database restart, a network blip) fails its first statement as a disconnect: SQLAlchemy then
+    invalidates it and every pooled connection older than it, and the runner retries ONCE on a fresh
+    connection, when that is safe: a read, or a write whose work had not finished (nothing was
+    committed; a drop during the COMMIT is not retried, its outcome is unknown). So the first requests
+    after a blip succeed instead of answering 503 (tests/integration/test_faults.py).
+    """
 
     def __init__(self, engine: AsyncEngine, dsn: str | None = None) -> None:
         self._engine = engine
@@ -146,13 +154,19 @@ class AsyncRunner:
 
     async def read(self, work: Work[T]) -> T:
         self._check_open()
-        try:
-            async with self._autocommit.connect() as conn:
-                return await conn.run_sync(work)
-        except JwtgateError:
-            raise
-        except (sa.exc.SQLAlchemyError, OSError) as err:
-            raise _wrap(err) from err
+        for attempt in range(2):
+            try:
+                async with self._autocommit.connect() as conn:
+                    return await conn.run_sync(work)
+            except JwtgateError:
+                raise
+            except sa.exc.DBAPIError as err:
+                if attempt == 0 and err.connection_invalidated:
+                    continue  # see the class docstring: a read is always safe to run again
+                raise _wrap(err) from err
+            except (sa.exc.SQLAlchemyError, OSError) as err:
+                raise _wrap(err) from err
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def fetch(self, sql: str, *args: object) -> list[Any]:
         """Run ONE statement (``$1``-style parameters) in autocommit on the asyncpg pool: atomic on its
@@ -184,13 +198,27 @@ class AsyncRunner:
 
     async def write(self, work: Work[T]) -> T:
         self._check_open()
-        try:
-            async with self._engine.begin() as conn:
-                return await conn.run_sync(work)
-        except JwtgateError:
-            raise
-        except (sa.exc.SQLAlchemyError, OSError) as err:
-            raise _wrap(err) from err
+        for attempt in range(2):
+            finished = False
+
+            def tracked(conn: sa.Connection) -> T:
+                nonlocal finished
+                result = work(conn)
+                finished = True  # from here on only the COMMIT is left, whose outcome a drop hides
+                return result
+
+            try:
+                async with self._engine.begin() as conn:
+                    return await conn.run_sync(tracked)
+            except JwtgateError:
+                raise
+            except sa.exc.DBAPIError as err:
+                if attempt == 0 and err.connection_invalidated and not finished:
+                    continue  # see the class docstring: nothing was committed, the transaction runs again
+                raise _wrap(err) from err
+            except (sa.exc.SQLAlchemyError, OSError) as err:
+                raise _wrap(err) from err
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         self._closed = True
