@@ -108,8 +108,10 @@ class TcpForwarder:
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
+        self._stalled = False
 
     def start(self) -> None:
+        self._stalled = False
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -123,7 +125,13 @@ class TcpForwarder:
 
     @property
     def forwarding(self) -> bool:
-        return self._listener is not None
+        return self._listener is not None and not self._stalled
+
+    def stall(self) -> None:
+        """Keep accepting and keep every connection open, but forward nothing (a network partition:
+        the instance is not refused, it waits). Heal with :meth:`stop` then :meth:`start` (the bytes
+        dropped meanwhile left every connection out of step)."""
+        self._stalled = True
 
     def stop(self) -> None:
         with self._lock:
@@ -159,7 +167,8 @@ class TcpForwarder:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not self._stalled:
+                    sink.sendall(data)
         except OSError:
             pass
         finally:
