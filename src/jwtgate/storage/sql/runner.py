@@ -32,6 +32,11 @@ T = TypeVar("T")
 Work = Callable[[sa.Connection], T]
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# PostgreSQL that stops answering without refusing (a network partition, a hung server) must not hang
+# requests: a connection attempt gives up after this many seconds, a statement after the next (both
+# end as StorageError: 503). Every statement here is short; the longest wait is the migration lock.
+PG_CONNECT_TIMEOUT = 5.0
+PG_STATEMENT_TIMEOUT = 10.0
 
 
 class Runner(Protocol):
@@ -192,7 +197,12 @@ class AsyncRunner:
                 # asyncpg restores a floor in the background and logs a traceback for every failed
                 # attempt while the database is out of reach; idle connections are kept anyway.
                 self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=0, max_size=10, timeout=10, reset=_no_reset
+                    self._dsn,
+                    min_size=0,
+                    max_size=10,
+                    timeout=PG_CONNECT_TIMEOUT,
+                    command_timeout=PG_STATEMENT_TIMEOUT,
+                    reset=_no_reset,
                 )
             return self._pool
 
@@ -255,7 +265,14 @@ def create_runner(url: str) -> Runner:
         # No pre-ping (a round trip per checkout): a connection the server dropped fails that one call
         # with StorageError (503) and is discarded; connections are recycled after 30 minutes.
         dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        return AsyncRunner(create_async_engine(parsed, pool_size=10, max_overflow=10, pool_recycle=1800), dsn)
+        async_engine = create_async_engine(
+            parsed,
+            pool_size=10,
+            max_overflow=10,
+            pool_recycle=1800,
+            connect_args={"timeout": PG_CONNECT_TIMEOUT, "command_timeout": PG_STATEMENT_TIMEOUT},
+        )
+        return AsyncRunner(async_engine, dsn)
     raise ConfigError(f"unsupported database driver {driver!r}: use sqlite+aiosqlite or postgresql+asyncpg")
 
 
