@@ -207,6 +207,43 @@ def test_database_unreachable_answers_503_hands_out_nothing_unstored_and_recover
 
 
 @pytest.mark.postgres
+def test_database_that_stops_answering_gets_503_within_a_bound(fleet: Fleet) -> None:
+    """Regression: PostgreSQL reachable but silent (a network partition: connections stay open, nothing
+    comes back). Requests must not hang: a clean 503 within a bound, then recovery once it heals."""
+    env, direct = postgres_env(fleet)
+    init(fleet, env)
+    proxy = fleet.forwarder(5432)
+    a = fleet.start({**env, "JWTGATE_DATABASE_URL": through(proxy.port, direct, 5432)}, name="a")
+    opened = refresh(a.base_url, logged_in(a.base_url)["refresh_token"])  # the refresh pool is open
+    assert opened.status_code == 200, opened.text
+    pair = opened.json()
+
+    proxy.stall()
+    took = {}
+    for name, call in (
+        ("readyz", lambda: httpx.get(f"{a.base_url}/readyz", timeout=TIMEOUT)),
+        ("login", lambda: login(a.base_url)),
+        ("refresh", lambda: refresh(a.base_url, pair["refresh_token"])),
+    ):
+        started = time.monotonic()
+        assert_clean_refusal(call())
+        took[name] = time.monotonic() - started
+    # Bounded by the runner's timeouts (connect 5 s, statement 10 s; a refresh may meet two).
+    assert max(took.values()) < 25.0, took
+
+    proxy.stop()
+    proxy.start()
+    healed = within(30.0, lambda: httpx.get(f"{a.base_url}/readyz", timeout=TIMEOUT).status_code == 200)
+    again = refresh(a.base_url, pair["refresh_token"])
+    assert again.status_code == 200, again.text
+    print(
+        "\n[faults] database silent: "
+        + ", ".join(f"{name} 503 in {seconds:.1f} s" for name, seconds in took.items())
+        + f"; healed: ready again in {healed:.1f} s, the session refreshes"
+    )
+
+
+@pytest.mark.postgres
 def test_database_cut_in_the_middle_of_a_login_and_refresh_storm(fleet: Fleet) -> None:
     """Regression: the database cut while logins and refreshes are in flight. Every answer is 200 or 503;
     every token pair handed out was stored: after recovery, its refresh token is in the database and its
