@@ -9,11 +9,13 @@ and Redis channels it hands out are unique to the test and dropped afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -90,10 +92,104 @@ class Instance:
             self.process.wait()
 
 
+class TcpForwarder:
+    """A TCP forwarder on 127.0.0.1 that a test switches on and off, to put a service (PostgreSQL,
+    Redis) out of an instance's reach without touching the service itself.
+
+    :meth:`stop` closes the listening socket and every forwarded connection (the instance's pooled
+    connections see their peer hang up; new ones are refused, as when the server is down);
+    :meth:`start` forwards again on the same port. Threads, not a process: nothing outlives the test.
+    """
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.accepted = 0
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._stalled = False
+
+    def start(self) -> None:
+        self._stalled = False
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(128)
+        with self._lock:
+            if self._listener is not None:
+                listener.close()
+                raise RuntimeError("already forwarding")
+            self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    @property
+    def forwarding(self) -> bool:
+        return self._listener is not None and not self._stalled
+
+    def stall(self) -> None:
+        """Keep accepting and keep every connection open, but forward nothing (a network partition:
+        the instance is not refused, it waits). Heal with :meth:`stop` then :meth:`start` (the bytes
+        dropped meanwhile left every connection out of step)."""
+        self._stalled = True
+
+    def stop(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            sockets, self._sockets = self._sockets, set()
+        if listener is not None:
+            _hang_up(listener)  # wakes the accept() of the listener's thread
+        for sock in sockets:
+            _hang_up(sock)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                _hang_up(client)
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                if self._listener is not listener:  # stopped while connecting
+                    _hang_up(client)
+                    _hang_up(upstream)
+                    return
+                self._sockets.update((client, upstream))
+                self.accepted += 1
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if not self._stalled:
+                    sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._sockets.discard(source)
+                self._sockets.discard(sink)
+            _hang_up(source)
+            _hang_up(sink)
+
+
+def _hang_up(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # not connected, or already shut
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
 class Fleet:
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
         self.instances: list[Instance] = []
+        self._forwarders: list[TcpForwarder] = []
         self._databases: list[str] = []
         self._channels: list[str] = []
         self._logs: list[Path] = []
@@ -111,6 +207,13 @@ class Fleet:
         channel = f"jwtgate-fleet-{uuid.uuid4().hex[:12]}:revocations"
         self._channels.append(channel)
         return channel
+
+    def forwarder(self, target_port: int) -> TcpForwarder:
+        """A started :class:`TcpForwarder` to ``127.0.0.1:target_port`` (stopped at teardown)."""
+        forwarder = TcpForwarder(target_port)
+        forwarder.start()
+        self._forwarders.append(forwarder)
+        return forwarder
 
     # -- processes -----------------------------------------------------------------------------------
     def spawn(
@@ -167,6 +270,8 @@ class Fleet:
             for instance in self.instances:
                 instance.stop()
         finally:
+            for forwarder in self._forwarders:
+                forwarder.stop()
             for instance in self.instances:
                 print(f"----- log of {instance.name} (exit {instance.process.returncode}) -----")
                 print(instance.log()[-8000:])

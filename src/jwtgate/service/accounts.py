@@ -20,7 +20,14 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from jwtgate.errors import InvalidCredentials, InvalidRequest, NotFound, RateLimited, ServiceBusy
+from jwtgate.errors import (
+    InvalidCredentials,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    ServiceBusy,
+    StorageError,
+)
 from jwtgate.service import opaque
 from jwtgate.service.password_policy import PasswordPolicy, normalize_password
 from jwtgate.service.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
@@ -99,8 +106,10 @@ class Accounts:
             checked = await self._check_password(name, password)
             user = checked.user
             failed = user is None or user.disabled or not checked.matched
-        except ServiceBusy:
-            failed = False  # refused before any password check: not the client's failure
+        except (ServiceBusy, StorageError):
+            # Refused before any password check (hashing pool full, database out of reach): not the
+            # client's failure. Counted, an outage would lock out everyone who retried during it.
+            failed = False
             raise
         finally:
             # Settled even when the check itself fails (cancelled, storage error): never a leaked slot.

@@ -32,6 +32,11 @@ T = TypeVar("T")
 Work = Callable[[sa.Connection], T]
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# PostgreSQL that stops answering without refusing (a network partition, a hung server) must not hang
+# requests: a connection attempt gives up after this many seconds, a statement after the next (both
+# end as StorageError: 503). Every statement here is short; the longest wait is the migration lock.
+PG_CONNECT_TIMEOUT = 5.0
+PG_STATEMENT_TIMEOUT = 10.0
 
 
 class Runner(Protocol):
@@ -190,7 +195,15 @@ class ThreadRunner:
 
 
 class AsyncRunner:
-    """An async engine (PostgreSQL via asyncpg)."""
+    """An async engine (PostgreSQL via asyncpg).
+
+    No pre-ping (a round trip per checkout). A connection the server dropped while it sat in the pool
+    (a database restart, a network blip) fails its first statement as a disconnect: SQLAlchemy then
+    invalidates it and every pooled connection older than it, and the runner retries ONCE on a fresh
+    connection, when that is safe: a read, or a write whose work had not finished (nothing was
+    committed; a drop during the COMMIT is not retried, its outcome is unknown). So the first requests
+    after a blip succeed instead of answering 503 (tests/integration/test_faults.py).
+    """
 
     def __init__(self, engine: AsyncEngine, dsn: str | None = None, where: str = "the database") -> None:
         self._engine = engine
@@ -213,13 +226,19 @@ class AsyncRunner:
 
     async def read(self, work: Work[T]) -> T:
         self._check_open()
-        try:
-            async with self._autocommit.connect() as conn:
-                return await conn.run_sync(work)
-        except JwtgateError:
-            raise
-        except (sa.exc.SQLAlchemyError, OSError) as err:
-            raise _wrap(err, self._where) from err
+        for attempt in range(2):
+            try:
+                async with self._autocommit.connect() as conn:
+                    return await conn.run_sync(work)
+            except JwtgateError:
+                raise
+            except sa.exc.DBAPIError as err:
+                if attempt == 0 and err.connection_invalidated:
+                    continue  # see the class docstring: a read is always safe to run again
+                raise _wrap(err, self._where) from err
+            except (sa.exc.SQLAlchemyError, OSError) as err:
+                raise _wrap(err, self._where) from err
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def fetch(self, sql: str, *args: object) -> list[Any]:
         """Run ONE statement (``$1``-style parameters) in autocommit on the asyncpg pool: atomic on its
@@ -241,21 +260,42 @@ class AsyncRunner:
                 if self._dsn is None:
                     raise StorageError("no DSN for the asyncpg pool")
                 # No reset round trip on release: these connections only ever run single autocommit
-                # statements, which leave no session state behind.
+                # statements, which leave no session state behind. No connection floor (min_size 0):
+                # asyncpg restores a floor in the background and logs a traceback for every failed
+                # attempt while the database is out of reach; idle connections are kept anyway.
                 self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=10, timeout=10, reset=_no_reset
+                    self._dsn,
+                    min_size=0,
+                    max_size=10,
+                    timeout=PG_CONNECT_TIMEOUT,
+                    command_timeout=PG_STATEMENT_TIMEOUT,
+                    reset=_no_reset,
                 )
             return self._pool
 
     async def write(self, work: Work[T]) -> T:
         self._check_open()
-        try:
-            async with self._engine.begin() as conn:
-                return await conn.run_sync(work)
-        except JwtgateError:
-            raise
-        except (sa.exc.SQLAlchemyError, OSError) as err:
-            raise _wrap(err, self._where) from err
+        for attempt in range(2):
+            finished = False
+
+            def tracked(conn: sa.Connection) -> T:
+                nonlocal finished
+                result = work(conn)
+                finished = True  # from here on only the COMMIT is left, whose outcome a drop hides
+                return result
+
+            try:
+                async with self._engine.begin() as conn:
+                    return await conn.run_sync(tracked)
+            except JwtgateError:
+                raise
+            except sa.exc.DBAPIError as err:
+                if attempt == 0 and err.connection_invalidated and not finished:
+                    continue  # see the class docstring: nothing was committed, the transaction runs again
+                raise _wrap(err, self._where) from err
+            except (sa.exc.SQLAlchemyError, OSError) as err:
+                raise _wrap(err, self._where) from err
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         self._closed = True
@@ -292,8 +332,14 @@ def create_runner(url: str) -> Runner:
         # No pre-ping (a round trip per checkout): a connection the server dropped fails that one call
         # with StorageError (503) and is discarded; connections are recycled after 30 minutes.
         dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        pool = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_recycle=1800)
-        return AsyncRunner(pool, dsn, _server_location(parsed))
+        async_engine = create_async_engine(
+            parsed,
+            pool_size=10,
+            max_overflow=10,
+            pool_recycle=1800,
+            connect_args={"timeout": PG_CONNECT_TIMEOUT, "command_timeout": PG_STATEMENT_TIMEOUT},
+        )
+        return AsyncRunner(async_engine, dsn, _server_location(parsed))
     raise ConfigError(f"unsupported database driver {driver!r}: use sqlite+aiosqlite or postgresql+asyncpg")
 
 
