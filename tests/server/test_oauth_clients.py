@@ -126,6 +126,20 @@ async def test_no_client_at_all_is_the_builtin_client(client: httpx.AsyncClient,
     assert claims["user"]["client_id"] == "jwtgate"
 
 
+async def test_an_empty_basic_secret_never_authenticates_a_confidential_client(
+    client: httpx.AsyncClient, alice: Any, mobile: tuple[str, str]
+) -> None:
+    """Swagger UI's password flow sends ``Basic base64(":")`` (no client): that is the built-in client;
+    the same with a confidential client's id and no secret is refused."""
+    form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
+    anonymous = await client.post("/oauth/token", data=form, headers=basic("", ""))
+    assert anonymous.status_code == 200, anonymous.text
+    builtin = await client.post("/oauth/token", data=form, headers=basic("jwtgate", ""))
+    assert builtin.status_code == 200, builtin.text
+    refused = await client.post("/oauth/token", data=form, headers=basic(mobile[0], ""))
+    assert_error_shape(refused, 401, "invalid_client")
+
+
 # ---------------------------------------------------------------------------------- Authlib end to end
 async def test_authlib_password_grant_refresh_revoke_introspect(
     app: FastAPI,

@@ -83,8 +83,18 @@ async def authenticate_client(
     clients = service.clients
     if basic is not None:
         client_id, secret = basic
-        if form_id is not None and form_id != client_id:
+        if form_id is not None and client_id and form_id != client_id:
             raise InvalidClient("client_id differs from the authenticated client")
+        if not secret:
+            # OpenAPI UIs (Swagger's password flow) send ``Basic base64(":")`` or ``base64("id:")`` for
+            # a client without a secret: that identifies a public client (method ``none``) or none at
+            # all. It never authenticates a confidential client (public() refuses those).
+            client_id = client_id or form_id or ""
+            if client_id:
+                return await clients.public(client_id)
+            if required:
+                raise InvalidClient("client authentication required")
+            return clients.builtin
         return await clients.by_secret(_checked(client_id, _MAX_ID), _checked(secret, _MAX_SECRET))
     if posted_secret:
         return await clients.by_secret(
