@@ -120,6 +120,8 @@ async def test_production_serves_no_api_docs_unless_enabled(
             assert response.status_code == (200 if docs == "on" else 404), path
             if docs is None:
                 assert_error_shape(response, 404)
+        metadata = (await http.get("/.well-known/oauth-authorization-server")).json()
+        assert ("service_documentation" in metadata) == (docs == "on")
 
 
 async def test_sessions_per_user_are_capped_oldest_revoked_first(

@@ -98,6 +98,8 @@ def build_meta_router() -> APIRouter:
             registration_open=settings.registration == "open",
             dpop_algorithms=DPOP_ALGORITHMS if settings.dpop != "off" else (),
         )
+        if not settings.docs_enabled:
+            del body["service_documentation"]  # /docs is not served (production default)
         return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
 
     @router.get("/api/revocations", summary="Revocation feed for guards: entries after a cursor")
