@@ -147,6 +147,45 @@ class Settings(BaseSettings):
     key_publication_delay: Seconds = Field(300, ge=0, le=86_400)
     # DPoP (RFC 9449): off (proofs ignored), allowed (tokens bound when a proof is sent), required.
     dpop: Literal["off", "allowed", "required"] = "allowed"
+    # Lockout (issue 12): a successful login gives the client a signed device token; its holder is not
+    # blocked by failures made by others. Clients without one share a budget of failures per account
+    # per hour (after it, waits doubling from 1 s up to an hour), whatever their number of addresses.
+    device_token_ttl: Seconds = Field(90 * 86_400, ge=3600, le=400 * 86_400)
+    login_max_failures_untrusted: int = Field(20, ge=1, le=10_000)
+    # Production mode (issue 12). Unset: the environment's default (development: docs on, no cap, no
+    # success limit, open /metrics and /api/revocations; production: docs off, 50 sessions per user,
+    # 30 successful logins per account per hour, bearer tokens with scope jwtgate:metrics or
+    # jwtgate:revocations). 0 turns a cap off.
+    docs: Literal["on", "off"] | None = None
+    max_sessions_per_user: int | None = Field(None, ge=0, le=100_000)
+    login_max_successes: int | None = Field(None, ge=0, le=100_000)
+    operations_auth: Literal["on", "off"] | None = None
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether /docs, /redoc and /openapi.json are served."""
+        return self.docs == "on" if self.docs is not None else self.environment == "development"
+
+    @property
+    def session_cap(self) -> int:
+        """Live sessions a user may hold (the oldest are revoked beyond it); 0: no cap."""
+        if self.max_sessions_per_user is not None:
+            return self.max_sessions_per_user
+        return 50 if self.environment == "production" else 0
+
+    @property
+    def login_success_limit(self) -> int:
+        """Successful logins per account per hour before the next waits; 0: no limit."""
+        if self.login_max_successes is not None:
+            return self.login_max_successes
+        return 30 if self.environment == "production" else 0
+
+    @property
+    def operations_protected(self) -> bool:
+        """Whether /metrics and /api/revocations need a bearer token with their scope."""
+        if self.operations_auth is not None:
+            return self.operations_auth == "on"
+        return self.environment == "production"
 
     @classmethod
     def settings_customise_sources(

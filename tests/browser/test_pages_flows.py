@@ -14,6 +14,12 @@ pytestmark = pytest.mark.slow
 USERS = ["alice", "dave", "erin", "frank"]
 
 ACCESS, REFRESH, CSRF = "__Host-jwtgate-access", "__Secure-jwtgate-refresh", "jwtgate-csrf"
+# The device cookie (issue 12, lockout) names the device, not a session: it outlives signing out.
+DEVICE = "__Secure-jwtgate-device"
+
+
+def session_cookies(page: Page) -> dict[str, Cookie]:
+    return {name: cookie for name, cookie in cookie_jar(page).items() if name != DEVICE}
 
 
 def rows(page: Page) -> list[str]:
@@ -81,8 +87,9 @@ def test_tokens_live_in_httponly_cookies(server: ServerProcess, new_page: NewPag
     sign_in(page, server.url, "alice")
 
     jar = cookie_jar(page)
-    assert set(jar) == {ACCESS, REFRESH, CSRF}
+    assert set(jar) == {ACCESS, REFRESH, CSRF, DEVICE}
     access, refresh, csrf = jar[ACCESS], jar[REFRESH], jar[CSRF]
+    assert flags(jar[DEVICE]) == (True, True, "Strict", "/api/cookie/login")
     assert access["value"].count(".") == 2  # a JWT
     assert flags(access) == (True, True, "Lax", "/")
     assert flags(refresh) == (True, True, "Strict", "/api/cookie/refresh")
@@ -137,7 +144,7 @@ def test_revoking_another_session_signs_that_browser_out(server: ServerProcess, 
     )
     assert status == 401
     # ... the refused refresh cleared its cookies, and its account page sends it to /login.
-    assert cookie_jar(phone) == {}
+    assert session_cookies(phone) == {}
     phone.reload()
     phone.wait_for_url(f"{server.url}/login")
 
@@ -155,7 +162,7 @@ def test_sign_out_everywhere_signs_out_every_browser(server: ServerProcess, new_
         laptop.get_by_role("button", name="Sign out everywhere").click()
     assert answer.value.status == 200
     laptop.wait_for_url(f"{server.url}/login")
-    assert cookie_jar(laptop) == {}  # the server cleared this browser's cookies
+    assert session_cookies(laptop) == {}  # the server cleared this browser's cookies
 
     phone.reload()
     phone.wait_for_url(f"{server.url}/login")
@@ -172,7 +179,7 @@ def test_sign_out_ends_only_this_session(server: ServerProcess, new_page: NewPag
         laptop.get_by_role("button", name="Sign out", exact=True).click()
     assert answer.value.status == 204
     laptop.wait_for_url(f"{server.url}/login")
-    assert cookie_jar(laptop) == {}
+    assert session_cookies(laptop) == {}
 
     phone.reload()
     expect(phone.locator("#who")).to_have_text("frank")

@@ -73,7 +73,7 @@ async def test_storage_failure_is_503(
     async def broken(*args: object, **kwargs: object) -> None:
         raise StorageError("database is locked: SELECT secret FROM users")
 
-    monkeypatch.setattr(service, "login", broken)
+    monkeypatch.setattr(service, "login_with_device", broken)
     response = await client.post("/api/login", json={"username": "alice", "password": PASSWORD})
     body = assert_error_shape(response, 503, "temporarily_unavailable")
     assert "SELECT" not in body["error_description"]

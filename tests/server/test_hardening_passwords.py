@@ -131,7 +131,8 @@ async def test_logins_and_logouts_are_audited_with_the_user(
     assert done.status_code in (200, 204)
     events = await service.audit_events()
     logins = [e for e in events if e["kind"] == "login"]
-    assert [(e["user_id"], e["detail"]) for e in logins] == [(alice.id, {"ip": "203.0.113.7"})]
+    expected = {"ip": "203.0.113.7", "device": False}
+    assert [(e["user_id"], e["detail"]) for e in logins] == [(alice.id, expected)]
     logouts = [e for e in events if e["kind"] == "sessions_revoked" and e["detail"]["reason"] == "logout"]
     assert [e["user_id"] for e in logouts] == [alice.id]
     assert PASSWORD not in repr(events)

@@ -166,21 +166,23 @@ async def test_account_rate_limit_with_backoff(service: AuthService, clock: Froz
         with pytest.raises(InvalidCredentials):
             await service.login("alice", "wrong password", ip="10.0.0.1")
     with pytest.raises(RateLimited) as caught:
-        await service.login("alice", "correct horse", ip="10.0.0.2")  # even the right password
+        await service.login("alice", "correct horse", ip="10.0.0.1")  # even the right password
     assert caught.value.retry_after == 1
+    # Failures count per (account, client): they do not block the owner elsewhere (issue 12 item 2).
+    await service.login("alice", "correct horse", ip="10.0.0.2")
     clock.advance(1)
     with pytest.raises(InvalidCredentials):
         await service.login("alice", "wrong password", ip="10.0.0.1")
     with pytest.raises(RateLimited) as caught:
-        await service.login("alice", "correct horse")
+        await service.login("alice", "correct horse", ip="10.0.0.1")
     assert caught.value.retry_after == 2  # doubled
     # other accounts are not affected
-    await service.login("bob", "bravo password")
+    await service.login("bob", "bravo password", ip="10.0.0.1")
     clock.advance(2)
-    await service.login("alice", "correct horse")  # success resets the account
+    await service.login("alice", "correct horse", ip="10.0.0.1")  # success resets the account
     with pytest.raises(InvalidCredentials):
-        await service.login("alice", "wrong password")
-    await service.login("alice", "correct horse")
+        await service.login("alice", "wrong password", ip="10.0.0.1")
+    await service.login("alice", "correct horse", ip="10.0.0.1")
 
 
 async def test_ip_rate_limit_spans_accounts(open_service: OpenService, clock: FrozenClock) -> None:

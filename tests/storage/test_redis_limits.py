@@ -150,6 +150,14 @@ async def test_thirty_wrong_passwords_over_two_instances_get_no_more_checks(redi
                     window=900,
                     max_backoff=900,
                 ),
+                # The per-account budget of clients without a device token (issue 12 item 2).
+                untrusted_limiter=RedisRateLimiter(
+                    redis_client,
+                    prefix=f"{redis_client.test_prefix}:untrusted",
+                    max_failures=5,
+                    window=3600,
+                    max_backoff=3600,
+                ),
             )
         )
     try:

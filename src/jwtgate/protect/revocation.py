@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import httpx
@@ -29,7 +30,7 @@ from jwtgate.errors import ConfigError
 from jwtgate.protect.errors import RevocationUnavailable
 from jwtgate.protect.urls import check_fetch_url
 
-__all__ = ["Denylist", "FeedRevocations", "RedisRevocations", "RevocationSource"]
+__all__ = ["Denylist", "FeedRevocations", "FeedToken", "RedisRevocations", "RevocationSource"]
 
 log = logging.getLogger("jwtgate.protect.revocation")
 
@@ -112,8 +113,24 @@ class RevocationSource(Protocol):
         """Stop syncing and release connections."""
 
 
+#: What :class:`FeedRevocations` sends as its bearer token: a string, or a callable (sync or async)
+#: returning the current one.
+FeedToken = str | Callable[[], str] | Callable[[], Awaitable[str]]
+_TOKEN_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+
+
+def _check_token(token: str) -> None:
+    # RFC 6750 b64token: nothing that could split or inject a header.
+    if not token or len(token) > 16_384 or not set(token) <= _TOKEN_CHARACTERS:
+        raise ConfigError("the revocation feed token is not a bearer token")
+
+
 class FeedRevocations:
-    """Polls the auth server's revocation feed into a :class:`Denylist`."""
+    """Polls the auth server's revocation feed into a :class:`Denylist`.
+
+    ``token``: an access token with scope ``jwtgate:revocations``, which a server in production
+    requires (a string, or a callable, sync or async, asked for on every poll so it can refresh it).
+    """
 
     def __init__(
         self,
@@ -127,9 +144,15 @@ class FeedRevocations:
         clock: Callable[[], float] = time.time,
         allow_insecure_http: bool = False,
         denylist: Denylist | None = None,
+        token: FeedToken | None = None,
     ) -> None:
         if interval <= 0 or max_stale < interval or timeout <= 0:
             raise ConfigError("invalid revocation feed intervals")
+        if isinstance(token, str):
+            _check_token(token)
+        elif token is not None and not callable(token):
+            raise ConfigError("the revocation feed token is a string or a callable returning one")
+        self._token = token
         self.url = check_fetch_url(url, allow_insecure_http=allow_insecure_http)
         self.interval = interval
         self.max_stale = max_stale
@@ -159,9 +182,10 @@ class FeedRevocations:
         if self._http is None:
             self._http = httpx.AsyncClient(follow_redirects=False)
         added = 0
+        headers = await self._auth_headers()
         for _ in range(self.max_pages):
             response = await self._http.get(
-                self.url, params={"after": str(self.cursor)}, timeout=self.timeout
+                self.url, params={"after": str(self.cursor)}, timeout=self.timeout, headers=headers
             )
             response.raise_for_status()
             doc = json.loads(response.content)
@@ -180,6 +204,23 @@ class FeedRevocations:
             self.denylist.purge()
             self._last_purge = self._synced_at
         return added
+
+    async def _auth_headers(self) -> dict[str, str]:
+        """``Authorization: Bearer`` with the feed token (asked for on every poll, so a callable can
+        hand out a fresh access token); a bad one is a ValueError, logged by type only like any
+        failed poll: the token itself never reaches a log."""
+        if self._token is None:
+            return {}
+        value: object = self._token() if callable(self._token) else self._token
+        if inspect.isawaitable(value):
+            value = await value
+        if not isinstance(value, str):
+            raise ValueError("the revocation feed token callable did not return a string")
+        try:
+            _check_token(value)
+        except ConfigError as err:
+            raise ValueError(err.description) from None
+        return {"Authorization": f"Bearer {value}"}
 
     async def _poll_logged(self) -> None:
         try:

@@ -118,6 +118,8 @@ def create_app(
         # No trailing-slash redirects: they build Location from the Host header (open redirect
         # behind a proxy that passes any Host).
         redirect_slashes=False,
+        # Production serves no API documentation unless JWTGATE_DOCS=on (it maps the attack surface).
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.jwtgate = state
     install_error_handlers(app)
@@ -127,14 +129,15 @@ def create_app(
     app.include_router(build_authorize_router())
     app.include_router(build_meta_router())
     app.include_router(build_pages_router())
-    app.include_router(
-        build_docs_router(
-            title=app.title,
-            openapi_url=app.openapi_url or "/openapi.json",
-            init_oauth=app.swagger_ui_init_oauth,
-            swagger_ui_parameters=app.swagger_ui_parameters,
+    if settings.docs_enabled:
+        app.include_router(
+            build_docs_router(
+                title=app.title,
+                openapi_url=app.openapi_url or "/openapi.json",
+                init_oauth=app.swagger_ui_init_oauth,
+                swagger_ui_parameters=app.swagger_ui_parameters,
+            )
         )
-    )
 
     # Added innermost first: the request passes ErrorBoundary -> SecurityHeaders -> Metrics ->
     # CORS -> BodySizeLimit -> the router.

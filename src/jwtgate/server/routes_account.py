@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.responses import JSONResponse
 
 from jwtgate import errors
 from jwtgate.server.authentication import Claims
@@ -24,7 +26,10 @@ from jwtgate.server.schemas import (
 )
 from jwtgate.server.state import app_state, dpop_gate, service_of
 
-__all__ = ["build_account_router"]
+__all__ = ["DEVICE_HEADER", "build_account_router"]
+
+#: Where a JSON client sends back the ``device_token`` of its last successful login.
+DEVICE_HEADER = "X-Device-Token"
 
 logger = logging.getLogger("jwtgate.server")
 
@@ -54,14 +59,18 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
         gate = dpop_gate(request)
         try:
             jkt = await gate.token_request(request)  # a DPoP proof binds the session to its key
-            pair = await service_of(request).login(
-                body.username, body.password, dpop_jkt=jkt, **client_context(request)
+            pair, device_token = await service_of(request).login_with_device(
+                body.username,
+                body.password,
+                device_token=request.headers.get(DEVICE_HEADER),
+                dpop_jkt=jkt,
+                **client_context(request),
             )
         except errors.JwtgateError as exc:
             metrics.auth_events.labels("login", exc.code).inc()
             raise
         metrics.auth_events.labels("login", "ok").inc()
-        return token_response(pair, headers=gate.nonce_header())
+        return _with_device_token(token_response(pair, headers=gate.nonce_header()), device_token)
 
     @router.post(
         "/token/refresh",
@@ -177,6 +186,17 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
             return json_no_store(_user_view(user), status_code=201)
 
     return router
+
+
+def _with_device_token(response: JSONResponse, device_token: str | None) -> JSONResponse:
+    """The token answer plus ``device_token``: the client sends it back in the ``X-Device-Token``
+    header of its next logins, so failures made by others do not block it (see service/devices.py)."""
+    if device_token is None:
+        return response
+    body = json.loads(bytes(response.body))
+    body["device_token"] = device_token
+    kept = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+    return JSONResponse(body, headers=kept)
 
 
 def _session_id(claims: dict[str, Any]) -> str:

@@ -21,7 +21,13 @@ from jwtgate.server.schemas import LoginRequest
 from jwtgate.server.state import app_state, csrf_signer, service_of
 from jwtgate.service import TokenPair
 
-__all__ = ["build_cookie_router"]
+__all__ = ["DEVICE_COOKIE", "build_cookie_router"]
+
+
+#: The device token of cookie mode (see service/devices.py): sent only to the login route, kept
+#: across logouts (it names the device, not a session).
+DEVICE_COOKIE = "__Secure-jwtgate-device"
+_LOGIN_PATH = "/api/cookie/login"
 
 
 def _cookie_session(request: Request, pair: TokenPair) -> Response:
@@ -48,8 +54,24 @@ def build_cookie_router() -> APIRouter:
     async def cookie_login(request: Request) -> Response:
         check_origin(request, app_state(request).settings)
         body = await read_json(request, LoginRequest)
-        pair = await service_of(request).login(body.username, body.password, **client_context(request))
-        return _cookie_session(request, pair)
+        pair, device_token = await service_of(request).login_with_device(
+            body.username,
+            body.password,
+            device_token=request.cookies.get(DEVICE_COOKIE),
+            **client_context(request),
+        )
+        response = _cookie_session(request, pair)
+        if device_token is not None:
+            response.set_cookie(
+                DEVICE_COOKIE,
+                device_token,
+                max_age=app_state(request).settings.device_token_ttl,
+                path=_LOGIN_PATH,
+                secure=True,
+                httponly=True,
+                samesite="strict",
+            )
+        return response
 
     @router.post("/refresh", summary="Rotate the refresh cookie (send X-CSRF-Token)")
     async def cookie_refresh(request: Request) -> Response:

@@ -1,4 +1,7 @@
-"""Discovery and operations: JWKS, RFC 8414 metadata, revocation feed, health, metrics."""
+"""Discovery and operations: JWKS, RFC 8414 metadata, revocation feed, health, metrics.
+
+In production (or with ``JWTGATE_OPERATIONS_AUTH=on``) the revocation feed and the metrics need a
+bearer access token with scope ``jwtgate:revocations`` / ``jwtgate:metrics``."""
 
 from __future__ import annotations
 
@@ -12,15 +15,26 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import JSONResponse
 
 from jwtgate import errors
+from jwtgate.server.authentication import request_credentials
 from jwtgate.server.dpop import DPOP_ALGORITHMS
-from jwtgate.server.problems import ApiError
+from jwtgate.server.problems import ApiError, bearer_challenge
 from jwtgate.server.responses import json_no_store
-from jwtgate.server.state import app_state, service_of
+from jwtgate.server.state import app_state, dpop_gate, service_of
 from jwtgate.service.policy import SIGNING_ALGORITHMS
 
-__all__ = ["authorization_server_metadata", "build_meta_router"]
+__all__ = [
+    "METRICS_SCOPE",
+    "REVOCATIONS_SCOPE",
+    "authorization_server_metadata",
+    "build_meta_router",
+    "require_operations_scope",
+]
 
 logger = logging.getLogger("jwtgate.server")
+
+#: The scopes an access token needs for the operations routes when they are protected (production).
+METRICS_SCOPE = "jwtgate:metrics"
+REVOCATIONS_SCOPE = "jwtgate:revocations"
 
 # The feed's cursor is a non-negative 63-bit integer (database ids).
 _MAX_CURSOR = 2**63 - 1
@@ -76,7 +90,26 @@ async def _metadata_response(request: Request) -> Response:
         scopes=scopes,
         dpop_algorithms=DPOP_ALGORITHMS if settings.dpop != "off" else (),
     )
+    if not settings.docs_enabled:
+        del body["service_documentation"]  # /docs is not served (production default)
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
+
+
+async def require_operations_scope(request: Request, scope: str) -> None:
+    """When the operations routes are protected (production, or JWTGATE_OPERATIONS_AUTH=on): a valid
+    access token in the Authorization header (verified like any API token: signature, claims,
+    denylist, DPoP binding) carrying ``scope``; 401 without one, 403 ``insufficient_scope`` otherwise.
+    Cookies are not accepted: these routes serve machines, not pages."""
+    if not app_state(request).settings.operations_protected:
+        return
+    credentials = request_credentials(request)
+    claims = await service_of(request).authenticate(credentials.token)
+    await dpop_gate(request).resource_request(request, credentials.scheme, credentials.token, claims)
+    granted = claims.get("scope")
+    if not isinstance(granted, str) or scope not in granted.split():
+        description = f"this needs an access token with scope {scope}"
+        challenge = bearer_challenge("insufficient_scope", description)
+        raise ApiError(403, "insufficient_scope", description, headers={"WWW-Authenticate": challenge})
 
 
 def build_meta_router() -> APIRouter:
@@ -110,6 +143,7 @@ def build_meta_router() -> APIRouter:
         after: Annotated[int, Query(ge=0, le=_MAX_CURSOR)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     ) -> Response:
+        await require_operations_scope(request, REVOCATIONS_SCOPE)
         page = await service_of(request).revocations(after=after, limit=limit)
         return json_no_store(page)
 
@@ -136,6 +170,7 @@ def build_meta_router() -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
+        await require_operations_scope(request, METRICS_SCOPE)
         content = app_state(request).metrics.render()
         return Response(content, media_type=CONTENT_TYPE_LATEST)
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from jwtgate.errors import ConfigError
 from jwtgate.service import AuthService, ServicePolicy
+from jwtgate.service.devices import LockoutPolicy
 from jwtgate.service.legacy import import_legacy_data_dir
 from jwtgate.service.password_policy import PasswordPolicy
 from jwtgate.service.passwords import Argon2Hasher, HashingPool
@@ -43,6 +44,7 @@ __all__ = [
     "OpenMode",
     "ensure_data_dir",
     "hashing_pool",
+    "lockout_policy",
     "migrate_store",
     "open_service",
     "resolve_issuer",
@@ -231,9 +233,19 @@ async def open_service(
             ip_limiter=limiters.get("ip_limiter"),
             hasher=Argon2Hasher(pool=hashing_pool(settings)),
             password_policy=PasswordPolicy(min_length=settings.password_min_length),
+            untrusted_limiter=limiters.get("untrusted_limiter"),
+            success_limiter=limiters.get("success_limiter"),
+            lockout=lockout_policy(settings),
+            max_sessions_per_user=settings.session_cap,
         )
     except NotInitialised:
         raise _missing(settings) from None
+    if mode == "serve" and settings.environment == "production":
+        try:
+            service.refuse_plaintext_keys()  # production serves only sealed keys once a KEK is set
+        except BaseException:
+            await service.close()
+            raise
     subscriber = None
     try:
         if sync and redis is not None:
@@ -248,35 +260,46 @@ async def open_service(
             await service.close()
 
 
+def lockout_policy(settings: Settings) -> LockoutPolicy:
+    return LockoutPolicy(
+        device_ttl=settings.device_token_ttl,
+        untrusted_max_failures=settings.login_max_failures_untrusted,
+        success_max=settings.login_success_limit,
+    )
+
+
 def _limiters(settings: Settings, client: Any, fallbacks: Counter | None) -> dict[str, RateLimiter]:
-    """Failed-login limits: in Redis (shared by every instance) when configured, else in process."""
+    """Login limits: in Redis (shared by every instance) when configured, else in process. The
+    untrusted clients' budget and the successful-login limit count per hour, waits up to an hour."""
     window = settings.login_failure_window
-    local = {
-        "account_limiter": MemoryRateLimiter(
-            max_failures=settings.login_max_failures_account, window=window, max_backoff=900
+    lockout = lockout_policy(settings)
+    # name: (max failures, window, longest wait)
+    shapes = {
+        "account_limiter": (settings.login_max_failures_account, window, 900),
+        "ip_limiter": (settings.login_max_failures_ip, window, 900),
+        "untrusted_limiter": (
+            lockout.untrusted_max_failures,
+            lockout.untrusted_window,
+            lockout.untrusted_window,
         ),
-        "ip_limiter": MemoryRateLimiter(
-            max_failures=settings.login_max_failures_ip, window=window, max_backoff=900
-        ),
+    }
+    if lockout.success_max:
+        shapes["success_limiter"] = (lockout.success_max, lockout.success_window, lockout.success_window)
+    local: dict[str, RateLimiter] = {
+        name: MemoryRateLimiter(max_failures=count, window=span, max_backoff=wait)
+        for name, (count, span, wait) in shapes.items()
     }
     if client is None:
         return dict(local)
     prefix = f"{settings.redis_channel}:limits"
+    # The first two keep their historic prefixes ("account", "ip").
+    prefixes = {"account_limiter": "account", "ip_limiter": "ip", "untrusted_limiter": "untrusted"}
+    prefixes["success_limiter"] = "success"
     shared = {
-        "account_limiter": RedisRateLimiter(
-            client,
-            prefix=f"{prefix}:account",
-            max_failures=settings.login_max_failures_account,
-            window=window,
-            max_backoff=900,
-        ),
-        "ip_limiter": RedisRateLimiter(
-            client,
-            prefix=f"{prefix}:ip",
-            max_failures=settings.login_max_failures_ip,
-            window=window,
-            max_backoff=900,
-        ),
+        name: RedisRateLimiter(
+            client, prefix=f"{prefix}:{prefixes[name]}", max_failures=count, window=span, max_backoff=wait
+        )
+        for name, (count, span, wait) in shapes.items()
     }
     on_fallback = fallbacks.inc if fallbacks is not None else None
     return {name: FallbackRateLimiter(shared[name], local[name], on_fallback=on_fallback) for name in shared}

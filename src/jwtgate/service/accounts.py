@@ -9,8 +9,14 @@ Passwords are NFKC-normalised before hashing and before verifying (see :mod:`.pa
 made before normalisation existed from a non-NFKC password still verifies: the raw text is tried when
 the normalised one fails, and a match re-hashes the normalised form.
 
-Audit: ``login`` on success (user id, client address), ``login_throttled`` when failures make an account
-or address wait (the user's id when the account exists, never the typed username).
+Lockout (see :mod:`.devices`): failures count per client network, and per (account, client network)
+plus a per-account budget shared by every client without a device token; a client presenting a valid
+device token for the account is counted on its own instead. Successful logins per account may be
+limited too.
+
+Audit: ``login`` on success (user id, client address, whether a device token was presented),
+``login_throttled`` when failures make an account or address wait (the user's id when the account
+exists, never the typed username).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from jwtgate.errors import (
     StorageError,
 )
 from jwtgate.service import opaque
+from jwtgate.service.devices import DeviceTokens
 from jwtgate.service.password_policy import PasswordPolicy, normalize_password
 from jwtgate.service.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
 from jwtgate.service.ports import Store
@@ -71,7 +78,13 @@ class Accounts:
         account_limiter: RateLimiter,
         ip_limiter: RateLimiter,
         password_policy: PasswordPolicy | None = None,
+        untrusted_limiter: RateLimiter,
+        success_limiter: RateLimiter | None = None,
+        devices: DeviceTokens | None = None,
     ) -> None:
+        self._untrusted_limiter = untrusted_limiter
+        self._success_limiter = success_limiter
+        self._devices = devices
         self._store = store
         self._hasher = hasher
         self._clock = clock
@@ -83,28 +96,47 @@ class Accounts:
         """Make the dummy hash now, so the first unknown-user login costs what every later one does."""
         await self._hasher.verify_dummy("")
 
-    async def check_login(self, username: object, password: object, ip: object, now: float) -> UserRecord:
-        """The user these credentials belong to; InvalidCredentials or RateLimited otherwise."""
+    async def check_login(
+        self, username: object, password: object, ip: object, now: float, device_token: object = None
+    ) -> UserRecord:
+        """The user these credentials belong to; InvalidCredentials or RateLimited otherwise.
+
+        Failures count per client network, and per (account, client network) plus the account's
+        budget for untrusted clients; a valid ``device_token`` for the account replaces the last two
+        by its own count (see :mod:`.devices`), so others' failures never block its holder."""
         try:
             name: str | None = normalize_username(username)
         except InvalidRequest:
             name = None
-        account_key = f"user:{name or '?'}"
         # Without a client address there is no per-IP limit: one shared bucket would let a single
         # client lock everybody out.
         client = clean_text(ip, 64)
-        ip_key = None if client is None else f"ip:{client_network(client)}"
-        await self._reserve(self._account_limiter, account_key, now)
+        network = None if client is None else client_network(client)
+        user = await self._store.get_user_by_name(name) if name is not None else None
+        device = None
+        if user is not None and device_token is not None and self._devices is not None:
+            device = self._devices.device_id(device_token, user.id, now)
+        account = f"{name or '?'}"
+        if device is not None:
+            own: list[tuple[RateLimiter, str]] = [(self._account_limiter, f"device:{device}")]
+        else:
+            own = [
+                (self._account_limiter, f"user:{account}@{network or '?'}"),
+                (self._untrusted_limiter, f"untrusted:{account}"),
+            ]
+        keys = own + ([] if network is None else [(self._ip_limiter, f"ip:{network}")])
+        reserved: list[tuple[RateLimiter, str]] = []
         try:
-            if ip_key is not None:
-                await self._reserve(self._ip_limiter, ip_key, now)
+            for limiter, key in keys:
+                await self._reserve(limiter, key, now)
+                reserved.append((limiter, key))
         except RateLimited:
-            await self._account_limiter.release(account_key, now, failed=False)
+            for limiter, key in reserved:
+                await limiter.release(key, now, failed=False)
             raise
         failed = True
         try:
-            checked = await self._check_password(name, password)
-            user = checked.user
+            checked = await self._check_password(user, password)
             failed = user is None or user.disabled or not checked.matched
         except (ServiceBusy, StorageError):
             # Refused before any password check (hashing pool full, database out of reach): not the
@@ -113,22 +145,39 @@ class Accounts:
             raise
         finally:
             # Settled even when the check itself fails (cancelled, storage error): never a leaked slot.
-            await self._account_limiter.release(account_key, self._clock(), failed=failed)
-            if ip_key is not None:
-                await self._ip_limiter.release(ip_key, self._clock(), failed=failed)
+            for limiter, key in keys:
+                await limiter.release(key, self._clock(), failed=failed)
         if failed or user is None:
             user_id = None if user is None else user.id
-            await self._audit_if_throttled(user_id, client, account_key, ip_key, now)
+            await self._audit_if_throttled(user_id, client, own, keys, now)
             raise InvalidCredentials
-        await self._account_limiter.reset(account_key)
+        await self._account_limiter.reset(own[0][1])
+        await self._count_success(user.id, now)
         assert isinstance(password, str)  # _check_password accepted it
         if checked.legacy or self._hasher.needs_rehash(user.password_hash):
             # Parameters changed since this hash was made, or it is a legacy hash of the raw,
             # non-NFKC text: store the normalised form; keep password_changed_at as it was.
             new_hash = await self._hasher.hash(normalize_password(password))
             await self._store.set_password_hash(user.id, new_hash, user.password_changed_at)
-        await self._store.add_audit_event("login", now, user_id=user.id, detail={"ip": client})
+        detail = {"ip": client, "device": device is not None}
+        await self._store.add_audit_event("login", now, user_id=user.id, detail=detail)
         return user
+
+    async def _count_success(self, user_id: str, now: float) -> None:
+        """Successful logins per account are limited too (each one is a session and an argon2 hash):
+        beyond the limit the right password waits like a wrong one would."""
+        if self._success_limiter is None:
+            return
+        key = f"success:{user_id}"
+        wait = await self._success_limiter.blocked_for(key, now)
+        if wait > 0:
+            raise RateLimited(retry_after=max(1, math.ceil(wait)))
+        await self._reserve(self._success_limiter, key, now)
+        await self._success_limiter.release(key, now, failed=True)
+
+    def issue_device_token(self, user_id: str, now: float) -> str | None:
+        """A device token for a client that just logged in as ``user_id`` (None when not configured)."""
+        return None if self._devices is None else self._devices.issue(user_id, now)
 
     async def count_signup(self, ip: object, now: float) -> None:
         """A self-service sign-up costs an argon2 hash like a login does: throttle bursts from one
@@ -146,20 +195,26 @@ class Accounts:
         if wait > 0:
             raise RateLimited(retry_after=max(1, math.ceil(wait)))
 
+    @staticmethod
+    async def _longest_wait(keys: Sequence[tuple[RateLimiter, str]], now: float) -> float:
+        waits = [await limiter.blocked_for(key, now) for limiter, key in keys]
+        return max(waits, default=0.0)
+
     async def _audit_if_throttled(
-        self, user_id: str | None, client: str | None, account_key: str, ip_key: str | None, now: float
+        self,
+        user_id: str | None,
+        client: str | None,
+        own: Sequence[tuple[RateLimiter, str]],
+        keys: Sequence[tuple[RateLimiter, str]],
+        now: float,
     ) -> None:
         """One audit event each time a failure makes the account or the IP wait (not per attempt:
         attempts while blocked are refused before they count). The typed username is never stored:
         it may be a password typed into the wrong field; the user's id is, when the account exists."""
-        account_wait = await self._account_limiter.blocked_for(account_key, now)
-        ip_wait = 0.0 if ip_key is None else await self._ip_limiter.blocked_for(ip_key, now)
-        if account_wait > 0 or ip_wait > 0:
-            detail = {
-                "ip": client,
-                "retry_after": math.ceil(max(account_wait, ip_wait)),
-                "account_blocked": account_wait > 0,
-            }
+        account_wait = await self._longest_wait(own, now)
+        wait = await self._longest_wait(keys, now)
+        if wait > 0:
+            detail = {"ip": client, "retry_after": math.ceil(wait), "account_blocked": account_wait > 0}
             await self._store.add_audit_event("login_throttled", now, user_id=user_id, detail=detail)
 
     async def check_current_password(self, user_id: object, password: object, now: float) -> UserRecord:
@@ -171,7 +226,7 @@ class Accounts:
         await self._reserve(self._account_limiter, key, now)
         failed = True
         try:
-            failed = not (await self._check_password(record.username, password)).matched
+            failed = not (await self._check_password(record, password)).matched
         except ServiceBusy:
             failed = False
             raise
@@ -181,14 +236,14 @@ class Accounts:
             raise InvalidCredentials
         return record
 
-    async def _check_password(self, name: str | None, password: object) -> _PasswordCheck:
-        """Look ``name`` up and check ``password``: always one argon2 verification of the NFKC form,
-        and a second of the raw text when that differs (legacy hashes). The unknown user's dummy path
-        does the same, so the cost depends on the input, never on whether the account exists."""
+    async def _check_password(self, user: UserRecord | None, password: object) -> _PasswordCheck:
+        """Check ``password`` against ``user`` (looked up by the caller): always one argon2
+        verification of the NFKC form, and a second of the raw text when that differs (legacy hashes).
+        The unknown user's dummy path does the same, so the cost depends on the input, never on
+        whether the account exists."""
         usable = isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD_LENGTH
         raw = password if usable and isinstance(password, str) else ""
         candidates = list(dict.fromkeys((normalize_password(raw), raw)))
-        user = await self._store.get_user_by_name(name) if name is not None else None
         if user is None:
             for candidate in candidates:
                 await self._hasher.verify_dummy(candidate)

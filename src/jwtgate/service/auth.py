@@ -26,6 +26,7 @@ from jwtgate.service.accounts import Accounts
 from jwtgate.service.authority import TokenAuthority
 from jwtgate.service.authorization import AuthorizationCodes, AuthorizationRequest
 from jwtgate.service.clients import ClientRegistry
+from jwtgate.service.devices import DeviceTokens, LockoutPolicy
 from jwtgate.service.grants import TokenGrants
 from jwtgate.service.keyring import KeyInfo, KeyRing, KeyStore, Rotation
 from jwtgate.service.password_policy import PasswordPolicy
@@ -67,6 +68,10 @@ class AuthService:
         secrets: ServerSecrets | None = None,
         writable: bool = True,
         password_policy: PasswordPolicy | None = None,
+        untrusted_limiter: RateLimiter | None = None,
+        success_limiter: RateLimiter | None = None,
+        lockout: LockoutPolicy | None = None,
+        max_sessions_per_user: int = 0,
     ) -> None:
         self.store = store
         self.policy = policy
@@ -74,7 +79,15 @@ class AuthService:
         self.secrets = secrets
         self._authority = TokenAuthority(ring, policy, store, clock, broadcaster, writable=writable)
         self._clients = ClientRegistry(store, policy, clock)
-        self._sessions = Sessions(store, policy, self._authority, clock, self._clients)
+        self._sessions = Sessions(
+            store,
+            policy,
+            self._authority,
+            clock,
+            self._clients,
+            max_sessions_per_user=max_sessions_per_user,
+        )
+        lockout = lockout or LockoutPolicy()
         self._accounts = Accounts(
             store,
             hasher,
@@ -82,6 +95,9 @@ class AuthService:
             account_limiter=account_limiter,
             ip_limiter=ip_limiter,
             password_policy=password_policy,
+            untrusted_limiter=untrusted_limiter or _untrusted_limiter(lockout),
+            success_limiter=success_limiter or _success_limiter(lockout),
+            devices=_device_tokens(secrets, lockout),
         )
         self._grants = TokenGrants(
             policy, self._authority, self._sessions, self._accounts, self._clients, clock
@@ -111,6 +127,10 @@ class AuthService:
         create: bool = True,
         secret_names: tuple[str, ...] = SERVER_SECRET_NAMES,
         password_policy: PasswordPolicy | None = None,
+        untrusted_limiter: RateLimiter | None = None,
+        success_limiter: RateLimiter | None = None,
+        lockout: LockoutPolicy | None = None,
+        max_sessions_per_user: int = 0,
     ) -> AuthService:
         """Load the key ring (from ``keys``, by default the store itself), the server secrets and the
         denylist. With ``create`` (a server, ``jwtgate init``), a missing ring and missing secrets are
@@ -122,6 +142,9 @@ class AuthService:
         sync happens lazily on requests, as the CLI needs). ``broadcaster``: where revocations and key
         ring changes are pushed after each commit (best effort).
         ``password_policy``: what new passwords must satisfy (the NIST-style default when None).
+        ``lockout``: device tokens, the untrusted clients' failure budget per account and the limit of
+        successful logins (their limiters default to in-process ones); ``max_sessions_per_user``: live
+        sessions a user may hold, the oldest revoked beyond it (0: no cap).
 
         The service owns ``store`` and ``broadcaster`` from here on: :meth:`close` closes them, and
         so does a failed open."""
@@ -150,6 +173,10 @@ class AuthService:
                 secrets=secrets,
                 writable=create,
                 password_policy=password_policy,
+                untrusted_limiter=untrusted_limiter,
+                success_limiter=success_limiter,
+                lockout=lockout,
+                max_sessions_per_user=max_sessions_per_user,
             )
             await service._authority.sync(now, force=True)
             if create:
@@ -279,6 +306,10 @@ class AuthService:
         """The algorithm the ring signs with now."""
         return self._authority.ring.alg
 
+    def refuse_plaintext_keys(self) -> None:
+        """ConfigError when a key-encryption key is set and a signing key is still unencrypted."""
+        self._authority.ring.refuse_plaintext()
+
     def unsealed_keys(self) -> int:
         """Ring keys not sealed with the current key-encryption key."""
         return self._authority.ring.unsealed_count()
@@ -297,11 +328,31 @@ class AuthService:
         """A new session for valid credentials. InvalidCredentials alike for every failure,
         RateLimited after repeated failures, InvalidRequest for a malformed ``scope``. ``dpop_jkt``
         (a verified DPoP proof's key thumbprint) binds the session and its tokens to that key."""
+        pair, _ = await self.login_with_device(
+            username, password, user_agent=user_agent, ip=ip, scope=scope, dpop_jkt=dpop_jkt
+        )
+        return pair
+
+    async def login_with_device(
+        self,
+        username: str,
+        password: str,
+        *,
+        device_token: object = None,
+        user_agent: str | None = None,
+        ip: str | None = None,
+        scope: str | None = None,
+        dpop_jkt: str | None = None,
+    ) -> tuple[TokenPair, str | None]:
+        """:meth:`login`, with the device token the client presented (None: an untrusted client) and
+        a new one for it in the answer (None when the server secret ``device`` is not loaded). A valid
+        device token for the account keeps failures made by others from blocking this client."""
         now = self._clock()
         requested = None if scope is None else parse_scope(scope)
-        user = await self._accounts.check_login(username, password, ip, now)
+        user = await self._accounts.check_login(username, password, ip, now, device_token)
         granted = user.scopes if requested is None else tuple(s for s in requested if s in user.scopes)
-        return await self._sessions.start(user, " ".join(granted), user_agent, ip, now, dpop_jkt)
+        pair = await self._sessions.start(user, " ".join(granted), user_agent, ip, now, dpop_jkt)
+        return pair, self._accounts.issue_device_token(user.id, now)
 
     async def refresh(
         self,
@@ -590,3 +641,26 @@ def _limiter(policy: ServicePolicy, max_failures: int) -> MemoryRateLimiter:
         window=policy.login_failure_window,
         max_backoff=policy.login_max_backoff,
     )
+
+
+def _untrusted_limiter(lockout: LockoutPolicy) -> MemoryRateLimiter:
+    window = lockout.untrusted_window
+    return MemoryRateLimiter(max_failures=lockout.untrusted_max_failures, window=window, max_backoff=window)
+
+
+def _success_limiter(lockout: LockoutPolicy) -> MemoryRateLimiter | None:
+    if lockout.success_max == 0:
+        return None
+    window = lockout.success_window
+    return MemoryRateLimiter(max_failures=lockout.success_max, window=window, max_backoff=window)
+
+
+def _device_tokens(secrets: ServerSecrets | None, lockout: LockoutPolicy) -> DeviceTokens | None:
+    """Device tokens under the server secret ``device``; None when it is not loaded (read-only opens)."""
+    if secrets is None:
+        return None
+    try:
+        key = secrets.get("device")
+    except ConfigError:
+        return None
+    return DeviceTokens(key, ttl=lockout.device_ttl)

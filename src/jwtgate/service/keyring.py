@@ -126,6 +126,18 @@ class KeyRing:
         """How many ring keys are not sealed with the current key-encryption key."""
         return sum(not self._sealer.is_current(item.kek_id) for item, _ in self._entries)
 
+    def refuse_plaintext(self) -> None:
+        """Production: once a key-encryption key is configured, a signing key still stored in clear
+        (the upgrade path opens them) is refused: ConfigError telling how to seal it."""
+        if self._sealer.kek_id is None:
+            return
+        plain = sum(item.kek_id is None for item, _ in self._entries)
+        if plain:
+            raise ConfigError(
+                f"{plain} signing key(s) are stored unencrypted although a key-encryption key is set; "
+                "production refuses them: run `jwtgate keys rewrap` to seal them, then start again"
+            )
+
     def verification_keys(self, now: float) -> KeySet:
         """Public keys that may have signed a live token. ``next`` is included: another instance may
         already have promoted it before this one reloads."""

@@ -1,4 +1,4 @@
-"""Sessions and refresh-token rotation.
+"""Sessions and refresh-token rotation, and the cap of live sessions per user.
 
 - :meth:`Sessions.refresh` rotates on every use. Its fast path is one store call (lookup, conditional
   UPDATE ``used_at IS NULL``, child INSERT, session touch: one transaction). A used token presented again
@@ -36,7 +36,10 @@ class Sessions:
         authority: TokenAuthority,
         clock: Callable[[], float],
         clients: ClientRegistry,
+        *,
+        max_sessions_per_user: int = 0,
     ) -> None:
+        self._max_sessions = max_sessions_per_user
         self._store = store
         self._policy = policy
         self._authority = authority
@@ -80,7 +83,19 @@ class Sessions:
             opaque.digest(refresh_token), session.id, None, now, session.idle_expires_at
         )
         await self._store.create_session(session, record)
+        if self._max_sessions:
+            await self._cap(user.id, session.id, now)
         return self._pair(user, session, refresh_token, now, client)
+
+    async def _cap(self, user_id: str, newest: str, now: float) -> None:
+        """Revoke the user's oldest live sessions beyond the cap: logins in a loop cannot pile up
+        sessions (rows, refresh tokens) without bound, and the newest session always survives."""
+        sessions = await self._store.list_sessions(user_id=user_id)
+        live = [s for s in sessions if s.is_active(now) and s.id != newest]
+        live.sort(key=lambda s: (s.created_at, s.id))
+        excess = live[: max(0, len(live) + 1 - self._max_sessions)]
+        if excess:
+            await self.revoke([s.id for s in excess], now, "session_cap", user_id=user_id)
 
     def _pair(
         self,
