@@ -224,7 +224,12 @@ def serve(
     _announce(settings, issuer, notes, DEMO_USER, password)
     typer.echo(f"jwtgate serving on {settings.base_url} (issuer {issuer})")
     _show_urls(settings.base_url)
-    run_server(create_app(settings, bootstrapped=True), settings)
+    try:
+        run_server(create_app(settings, bootstrapped=True), settings)
+    except KeyboardInterrupt:
+        # Ctrl-C (SIGINT): uvicorn has shut down gracefully, then re-raised the signal. A clean stop
+        # exits 0, as documented.
+        return
 
 
 @handles_errors
