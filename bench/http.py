@@ -477,6 +477,27 @@ def profile(alg: str, requests: int) -> None:
     stats.sort_stats("tottime").print_stats(14)
 
 
+def prepare_dpop(workdir: Path, count: int) -> tuple[Any, list[str], list[str]]:
+    """DPoP-bound RS256 tokens (``cnf.jkt`` of one ES256 client key) and one fresh proof per token for
+    ``GET PATH`` (with ``ath``); returns the guarded app, the tokens and the proofs (each usable once,
+    for 120 s)."""
+    from jwtgate import Issuer, KeySet, generate_key
+    from jwtgate.dpop import ProofSigner
+    from jwtgate.protect import JWTAuthMiddleware
+
+    signing = generate_key("RS256")
+    client = ProofSigner(generate_key("ES256"))
+    issuer = Issuer(signing, issuer=ISSUER, audience=AUDIENCE)
+    tokens = [
+        issuer.issue("alice", ttl=3600, scope="read", session_id=f"d{n}", claims={"cnf": {"jkt": client.jkt}})
+        for n in range(count)
+    ]
+    now = time.time()
+    proofs = [client.proof("GET", f"http://127.0.0.1:8000{PATH}", now=now, access_token=t) for t in tokens]
+    app = JWTAuthMiddleware(open_app(), issuer=ISSUER, audience=AUDIENCE, keys=KeySet([signing.public_key()]))
+    return app, tokens, proofs
+
+
 def inproc(batch: int, rounds: int) -> None:
     """The same apps driven in process through a raw ASGI cycle (no sockets, no uvicorn), variants
     interleaved batch by batch and timed in process CPU time: robust to other load on the machine,
@@ -493,7 +514,10 @@ def inproc(batch: int, rounds: int) -> None:
         prepare(workdir, count, "HS256")
         rs = (workdir / "tokens.txt").read_text().split()
         hs = (workdir / "tokens-HS256.txt").read_text().split()
+        print(f"issuing {count} DPoP-bound tokens and their proofs ...", flush=True)
+        dpop_app, dp, proofs = prepare_dpop(workdir, count)
         apps = {
+            "guard DPoP": dpop_app,
             "open": open_app(),
             "guard RS256": protected_app(workdir),
             "floor RS256": floor_app(workdir),
@@ -509,7 +533,10 @@ def inproc(batch: int, rounds: int) -> None:
             ("guard repeated HS256", "guard HS256", lambda r: [hs[0]] * batch),
             ("guard fresh HS256", "guard HS256", lambda r: hs[r * batch : (r + 1) * batch]),
             ("floor HS256", "floor HS256", lambda r: hs[r * batch : (r + 1) * batch]),
+            # The same RS256 check plus a DPoP proof per request (ES256 signature, ath, replay cache).
+            ("guard fresh RS256+DPoP", "guard DPoP", lambda r: dp[r * batch : (r + 1) * batch]),
         ]
+        proof_of = dict(zip(dp, proofs, strict=True))
 
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": b"", "more_body": False}
@@ -522,11 +549,14 @@ def inproc(batch: int, rounds: int) -> None:
 
         async def drive(app: Any, tokens: list[str]) -> None:
             for token in tokens:
+                proof = proof_of.get(token)
                 headers = [
                     (b"host", b"127.0.0.1:8000"),
                     (b"user-agent", b"bench"),
-                    (b"authorization", b"Bearer " + token.encode()),
+                    (b"authorization", (b"DPoP " if proof else b"Bearer ") + token.encode()),
                 ]
+                if proof is not None:
+                    headers.append((b"dpop", proof.encode()))
                 scope = {
                     "type": "http",
                     "asgi": {"version": "3.0"},
@@ -546,7 +576,8 @@ def inproc(batch: int, rounds: int) -> None:
         loop = asyncio.new_event_loop()
         samples: dict[str, list[float]] = {name: [] for name, _, _ in rows}
         for app_name, app in apps.items():  # warm-up (stacks, caches) with tokens no round uses again
-            loop.run_until_complete(drive(app, [(hs if "HS256" in app_name else rs)[0]] * 50))
+            if app_name != "guard DPoP":  # its proofs are single-use: no warm-up with them
+                loop.run_until_complete(drive(app, [(hs if "HS256" in app_name else rs)[0]] * 50))
         for round_number in range(rounds):
             for name, app_name, tokens_for in rows:
                 tokens = tokens_for(round_number)
@@ -566,12 +597,23 @@ def inproc(batch: int, rounds: int) -> None:
         ("guard fresh / floor HS256", "floor HS256", "guard fresh HS256", 0.95),
         ("guard repeated RS256 / open", "open", "guard repeated RS256", 0.95),
         ("guard repeated HS256 / open", "open", "guard repeated HS256", 0.95),
+        ("DPoP-protected / Bearer (RS256)", "guard fresh RS256", "guard fresh RS256+DPoP", 0.0),
     ]:
         # Throughput ratio = inverse cost ratio, per round (adjacent batches), then the median.
         ratios = [a / b for a, b in zip(samples[top], samples[bottom], strict=True)]
         ratio = statistics.median(ratios)
+        if not target:
+            print(f"{label:>28}  {ratio:5.3f}x  (throughput, no goal)")
+            continue
         verdict = "meets" if ratio >= target else "BELOW"
         print(f"{label:>28}  {ratio:5.3f}x  >= {target}x ({verdict})")
+    proof_cost = statistics.median(
+        [a - b for a, b in zip(samples["guard fresh RS256+DPoP"], samples["guard fresh RS256"], strict=True)]
+    )
+    token_cost = statistics.median(
+        [a - b for a, b in zip(samples["guard fresh RS256"], samples["open"], strict=True)]
+    )
+    print(f"{'one DPoP proof check':>28}  {proof_cost:6.1f} us  beside one token check {token_cost:6.1f} us")
 
 
 def main() -> None:
