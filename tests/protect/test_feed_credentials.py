@@ -137,3 +137,28 @@ async def test_a_bad_token_from_a_callable_fails_the_poll_and_is_never_logged(
     assert "revocation feed poll failed" in caplog.text
     assert "s3cret" not in caplog.text
     await feed.aclose()
+
+
+async def test_the_guard_sends_its_revocation_token(server: Server) -> None:
+    """``Guard(revocation="feed", revocation_token=...)`` reaches the protected feed of production."""
+    from jwtgate.protect import Guard
+
+    sid = await revoked_session(server)
+    token = (await server.login("guard"))["access_token"]
+    keys = (await server.http.get("/.well-known/jwks.json")).json()
+    from jwtgate import KeySet
+
+    guard = Guard(
+        issuer=SITE,
+        audience="jwtgate",
+        keys=KeySet.from_jwks(keys),
+        revocation="feed",
+        revocation_url=FEED,
+        revocation_token=token,
+        http_client=server.feed_client(),
+    )
+    await guard.start()
+    assert guard.revocations is not None
+    guard.revocations.check_fresh()
+    assert guard.revocations.denylist.is_revoked({"sid": sid})
+    await guard.aclose()

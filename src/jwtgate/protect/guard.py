@@ -47,7 +47,7 @@ from jwtgate.protect.claims import DEFAULT_CLAIM_MAP, ClaimMap
 from jwtgate.protect.dpop import DPoPMode, GuardDPoP
 from jwtgate.protect.jwks import JWKSClient
 from jwtgate.protect.providers import Provider, build
-from jwtgate.protect.revocation import FeedRevocations, RedisRevocations, RevocationSource
+from jwtgate.protect.revocation import FeedRevocations, FeedToken, RedisRevocations, RevocationSource
 from jwtgate.protect.users import AnonymousUser, TokenUser, check_grants
 
 # TokenUser, AnonymousUser and check_grants live in users.py; importable from here as before.
@@ -92,7 +92,9 @@ class Guard:
     polls ``revocation_url`` (default: ``/api/revocations`` on the JWKS host, else on the issuer)
     every ``revocation_interval`` seconds; ``"redis"`` subscribes to
     ``redis_channel`` at ``redis_url`` and backfills from the feed on every (re)subscription.
-    ``revocation_source`` overrides both (tests, custom sources).
+    ``revocation_token``: a bearer token (or a callable returning one, sync or async) the feed sends, for
+    a server in production mode (scope ``jwtgate:revocations``). ``revocation_source`` overrides both
+    (tests, custom sources).
     ``scopes``/``roles`` are required of every token this guard accepts through a middleware.
     Keys, metadata and revocations are fetched over https only (plain http on loopback, or with
     ``allow_insecure_http=True``).
@@ -118,6 +120,7 @@ class Guard:
         redis_url: str = "redis://127.0.0.1:6379/0",
         redis_channel: str = "jwtgate:revocations",
         revocation_source: RevocationSource | None = None,
+        revocation_token: FeedToken | None = None,
         cache_size: int = 4096,
         max_token_size: int = 8192,
         http_client: httpx.AsyncClient | None = None,
@@ -158,6 +161,7 @@ class Guard:
         self.scopes = tuple(scopes)
         self.roles = tuple(roles)
         self._jwks = first.jwks
+        self._revocation_token = revocation_token
         self._revocations = revocation_source or self._revocation_source(
             revocation,
             revocation_url,
@@ -244,6 +248,7 @@ class Guard:
             http_client=http_client,
             clock=clock,
             allow_insecure_http=self._allow_insecure_http,
+            token=self._revocation_token,
         )
         if mode == "feed":
             return feed
