@@ -467,6 +467,10 @@ def _env_name(field: object) -> str:
     return f"{ENV_PREFIX}{str(field).upper()}"
 
 
+#: The settings the CLI takes as flags (named ``--flag`` in messages when given that way).
+_CLI_FLAGS = frozenset({"data_dir", "database_url", "host", "port", "tls_cert", "tls_key", "issuer"})
+
+
 def _flag_name(field: object) -> str:
     return "--" + str(field).replace("_", "-")
 
@@ -487,7 +491,7 @@ def load_settings(**overrides: Any) -> Settings:
             location = problem["loc"]
             if not location:
                 name = ""
-            elif location[0] in explicit:
+            elif location[0] in explicit and location[0] in _CLI_FLAGS:
                 name = _flag_name(location[0])
             else:
                 name = _env_name(location[0])
