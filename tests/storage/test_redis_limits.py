@@ -16,6 +16,7 @@ from jwtgate.service import AuthService
 from jwtgate.service.ratelimit import FallbackRateLimiter, MemoryRateLimiter
 from jwtgate.storage import open_store
 from jwtgate.storage.redis_limits import RedisRateLimiter
+from service.conftest import _Shared  # the memory store shared by two services
 
 pytestmark = pytest.mark.redis
 
@@ -178,14 +179,3 @@ async def test_thirty_wrong_passwords_over_two_instances_get_no_more_checks(redi
         for service in services:
             await service.close()
         await store.close()
-
-
-class _Shared:
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def close(self) -> None:
-        return None

@@ -9,10 +9,10 @@ FastAPI, Litestar, Quart or any ASGI app.
 The hot path reads the header list once, and a token seen before costs one cache lookup in the Verifier
 plus the expiry and revocation checks.
 
-Authentication schemes: the ``Authorization`` value is read by :func:`~jwtgate.bearer.bearer_token` and
-the token checked by :meth:`Guard.authenticate`; a second scheme (DPoP, RFC 9449: ``DPoP <token>`` plus
-a ``DPoP`` proof header bound to the method and URL) plugs in at that one place, next to the bearer
-branch, and hands the proof check to its own module before the same ``authenticate`` call.
+Authentication schemes: the ``Authorization`` value is read by :func:`jwtgate.credentials.parse_credentials`
+(``Bearer`` or ``DPoP``) and the token checked by :meth:`Guard.authenticate`; a DPoP-bound token (or any
+token on the DPoP scheme, or every token with ``dpop="required"``) then needs a ``DPoP`` proof for this
+method and URL (:mod:`jwtgate.dpop_binding`). The common Bearer path pays one dict lookup for that.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
 from jwtgate.credentials import BEARER, parse_credentials
+from jwtgate.dpop_binding import request_url
 from jwtgate.errors import InvalidRequest, JwtgateError
-from jwtgate.protect.dpop import request_url
 from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser
 from jwtgate.protect.paths import OpenPaths
 from jwtgate.protect.refusals import Rejection, missing_token, rejection

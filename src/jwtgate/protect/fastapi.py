@@ -25,8 +25,8 @@ from fastapi.security import HTTPBearer, OAuth2PasswordBearer
 from starlette.responses import Response
 
 from jwtgate.credentials import parse_credentials
+from jwtgate.dpop_binding import DPoPMode, route_mode
 from jwtgate.errors import ConfigError, InvalidRequest
-from jwtgate.protect.dpop import DPoPMode, route_mode
 from jwtgate.protect.guard import Guard, TokenUser, check_grants
 from jwtgate.protect.providers import Provider
 from jwtgate.protect.refusals import Rejection, missing_token, rejection

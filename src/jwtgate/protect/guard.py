@@ -32,6 +32,7 @@ from typing import Any, Literal
 import httpx
 
 from jwtgate import KeySet, Verifier
+from jwtgate.dpop_binding import DPoPMode, GuardDPoP
 from jwtgate.dpop_replay import ProofReplayCache
 from jwtgate.errors import (
     ConfigError,
@@ -44,7 +45,6 @@ from jwtgate.errors import (
 from jwtgate.jose.b64 import decode_checked
 from jwtgate.jose.jsonutil import loads_object
 from jwtgate.protect.claims import DEFAULT_CLAIM_MAP, ClaimMap
-from jwtgate.protect.dpop import DPoPMode, GuardDPoP
 from jwtgate.protect.jwks import JWKSClient
 from jwtgate.protect.providers import Provider, build
 from jwtgate.protect.revocation import FeedRevocations, FeedToken, RedisRevocations, RevocationSource
@@ -131,7 +131,7 @@ class Guard:
         dpop_replay: ProofReplayCache | None = None,
         **options: Any,
     ) -> None:
-        # Proof of possession for DPoP-bound tokens (see jwtgate.protect.dpop).
+        # Proof of possession for DPoP-bound tokens (see jwtgate.dpop_binding).
         self.dpop = GuardDPoP(dpop, nonce_secret=dpop_nonce_secret, replay=dpop_replay, clock=clock)
         providers = self._providers(provider, issuers, issuer, audience, keys, jwks_url, jwks, options)
         self._allow_insecure_http = allow_insecure_http

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from jwtgate.credentials import bearer_token, challenge
 from jwtgate.dpop import DEFAULT_ALGORITHMS
+from jwtgate.dpop_binding import DPoPBoundToken, DPoPRequired
 from jwtgate.errors import (
     InsufficientScope,
     InvalidDPoPProof,
@@ -24,7 +25,6 @@ from jwtgate.errors import (
     TokenError,
     UseDPoPNonce,
 )
-from jwtgate.protect.dpop import DPoPBoundToken, DPoPRequired
 from jwtgate.protect.errors import GuardUnavailable
 
 __all__ = ["MISSING_DESCRIPTION", "Rejection", "bearer_token", "missing_token", "rejection"]

@@ -16,8 +16,8 @@ from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from jwtgate.credentials import parse_credentials
+from jwtgate.dpop_binding import DPoPMode, request_url, route_mode
 from jwtgate.errors import ConfigError
-from jwtgate.protect.dpop import DPoPMode, request_url, route_mode
 from jwtgate.protect.guard import AnonymousUser, Guard, TokenUser, check_grants
 from jwtgate.protect.paths import OpenPaths
 from jwtgate.protect.providers import Provider

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Request
 
-from jwtgate.credentials import DPOP, challenge
+from jwtgate.credentials import challenge
 from jwtgate.dpop import DEFAULT_ALGORITHMS, DPoPPolicy, DPoPVerifier, NonceSource, proof_from_headers
+from jwtgate.dpop_binding import GuardDPoP
 from jwtgate.dpop_replay import MemoryReplayCache, ProofReplayCache, accept_once
-from jwtgate.errors import InvalidDPoPProof, StorageError, UseDPoPNonce
+from jwtgate.errors import InvalidDPoPProof, StorageError, TokenError, UseDPoPNonce
 from jwtgate.server.problems import REALM, ApiError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class DPoPGate:
     ) -> None:
         self.mode = mode
         self._verifier = DPoPVerifier(DPoPPolicy(require_nonce=True))
-        self._resource_verifier = DPoPVerifier(DPoPPolicy())
+        self._resources = GuardDPoP(mode, replay=replays, clock=clock)
         self._nonces = nonces
         self._replays = replays
         self._clock = clock
@@ -118,34 +119,24 @@ class DPoPGate:
     async def resource_request(
         self, request: Request, scheme: str, token: str, claims: dict[str, Any]
     ) -> None:
-        """Check the token's binding on an API route; raises ApiError 401 with a DPoP challenge."""
-        cnf = claims.get("cnf")
-        bound = cnf.get("jkt") if isinstance(cnf, dict) else None
-        if scheme != DPOP:
-            if bound is not None:
-                raise self._refusal("invalid_token", "a DPoP-bound token must be sent with the DPoP scheme")
-            if self.mode == "required":
-                raise self._refusal("invalid_token", "this server requires DPoP-bound tokens")
+        """Check the token's binding on an API route (the guard's rules, :mod:`jwtgate.dpop_binding`);
+        raises ApiError 401 with a DPoP challenge."""
+        resources = self._resources
+        if not resources.needed(scheme, claims):
             return
-        if self.mode == "off":
-            raise self._refusal("invalid_token", "DPoP is off on this server")
-        if not isinstance(bound, str):
-            raise self._refusal("invalid_token", "the token is not DPoP-bound: send it as Bearer")
         try:
-            proof = proof_from_headers(request.headers.getlist("dpop"))
-            if proof is None:
-                raise InvalidDPoPProof("a DPoP proof is required with a DPoP-bound token")
-            verified = self._resource_verifier.verify(
-                proof,
+            await resources.check(
+                scheme,
+                token,
+                claims,
+                request.headers.getlist("dpop"),
                 method=request.method,
                 url=_request_url(request),
-                now=self._clock(),
-                access_token=token,
-                jkt=bound,
             )
-            await accept_once(verified, self._replays)
         except InvalidDPoPProof as err:
             raise self._refusal("invalid_dpop_proof", err.description) from None
+        except TokenError as err:  # a bound token as Bearer, or Bearer where DPoP is required
+            raise self._refusal("invalid_token", err.description) from None
         except StorageError:
             raise ApiError(503, "temporarily_unavailable", "the DPoP replay cache does not answer") from None
 

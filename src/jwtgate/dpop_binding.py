@@ -1,16 +1,19 @@
-"""DPoP (RFC 9449) in the guard: proof of possession for sender-constrained tokens.
+"""DPoP (RFC 9449) proof of possession on resource requests, shared by both HTTP edges (the auth server's
+own API routes and the guard): the rules a sender-constrained token is held to, apart from any framework.
 
 A token carrying ``cnf.jkt`` is only accepted as ``Authorization: DPoP <token>`` with a ``DPoP`` proof for
 this very request: signed by the bound key, for this method and URL, fresh, with ``ath`` = the token's
 hash, and never seen before (a replay cache: in this process, or :class:`RedisReplayCache` shared by
-every instance). Modes (``dpop=`` on the guard, ``require(dpop=...)`` per route):
+every instance). Modes (``JWTGATE_DPOP`` on the server; ``dpop=`` on the guard, ``require(dpop=...)`` per
+route):
 
 * ``off``: the DPoP scheme is refused (bound tokens too: they are never accepted without a proof);
 * ``allowed`` (the default): unbound tokens as Bearer, bound ones as DPoP with a proof;
 * ``required``: only DPoP-bound tokens with a proof.
 
-With ``nonce_secret``, the guard also asks for its own nonces (RFC 9449 section 9): a proof without the
-current one is refused with ``WWW-Authenticate: DPoP error="use_dpop_nonce"`` and a fresh ``DPoP-Nonce``.
+With ``nonce_secret``, resource requests also need the resource server's own nonces (RFC 9449
+section 9): a proof without the current one is refused with ``WWW-Authenticate: DPoP
+error="use_dpop_nonce"`` and a fresh ``DPoP-Nonce``.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ class DPoPRequired(TokenError):
 
 
 class GuardDPoP:
-    """The guard's proof checks; see the module docstring."""
+    """Proof checks for resource requests; see the module docstring."""
 
     def __init__(
         self,
