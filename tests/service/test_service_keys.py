@@ -350,3 +350,21 @@ def test_the_sealer_never_shows_a_key() -> None:
     assert base64.urlsafe_b64encode(secret).decode().rstrip("=") not in repr(sealer)
     material, _ = sealer.seal("kid", b'{"d": "private"}')
     assert "private" not in material
+
+
+async def test_a_scheduled_activation_is_done_once_whichever_instance_syncs_first(
+    open_service: OpenService, clock: FrozenClock
+) -> None:
+    one, two = await open_service(), await open_service()
+    await one.rotate_keys()
+    clock.advance(10)
+    rotation = await one.rotate_keys()  # the fresh next key: scheduled
+    assert rotation.scheduled is not None
+    await two.sync(force=True)
+    clock.advance(300)
+    await two.sync()  # the other instance promotes it
+    version = await one.store.keys_version()
+    await one.sync()  # finds it done: reloads, writes nothing
+    await one.sync()
+    assert await one.store.keys_version() == version
+    assert states(await one.list_keys())["active"].kid == rotation.scheduled.kid

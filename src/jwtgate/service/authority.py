@@ -56,6 +56,7 @@ class TokenAuthority:
         self._synced_at = float("-inf")
         self._keys_checked_at = float("-inf")
         self._keys_valid_until = math.inf
+        self._activation_at = math.inf  # when a scheduled next key is due (writable authorities only)
         self._lock = asyncio.Lock()
         self.issuer: Issuer
         self._verifier: Verifier | None = None
@@ -87,6 +88,9 @@ class TokenAuthority:
             )
         retiring = [i.retire_after for i in self._ring.infos() if i.retire_after is not None]
         self._keys_valid_until = min((t for t in retiring if t > now), default=math.inf)
+        # Precomputed here, so the per-request sync check is one comparison.
+        scheduled = self._ring.next_activation() if self._writable else None
+        self._activation_at = math.inf if scheduled is None else scheduled
 
     @property
     def verifier(self) -> Verifier:
@@ -98,7 +102,7 @@ class TokenAuthority:
         policy = self._policy
         due_revocations = force or now - self._synced_at >= policy.revocation_sync_interval
         due_keys = force or now - self._keys_checked_at >= policy.key_check_interval
-        due_activation = self._writable and (self._ring.next_activation() or math.inf) <= now
+        due_activation = now >= self._activation_at
         if not (due_revocations or due_keys or due_activation or now >= self._keys_valid_until):
             return
         async with self._lock:
@@ -110,9 +114,11 @@ class TokenAuthority:
             if due_keys and (force or now - self._keys_checked_at >= policy.key_check_interval):
                 self._keys_checked_at = now
                 changed = await self._ring.refresh()
-            if due_activation and await self._ring.activate_due(now):
+            if due_activation:
+                # Whoever promoted it (this instance or another), the ring was just reloaded: reinstall.
                 changed = True
-                await self._announce_key_change()
+                if await self._ring.activate_due(now):
+                    await self._announce_key_change()
             if changed or now >= self._keys_valid_until:
                 self._install(now)
 
