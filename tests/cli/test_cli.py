@@ -13,6 +13,7 @@ from jwtgate import Issuer, generate_key
 from jwtgate.cli import app
 from jwtgate.jose.b64 import b64url_decode, b64url_encode
 from jwtgate.server.runtime import open_service
+from jwtgate.service import opaque
 from jwtgate.settings import load_settings
 
 from ._support import PASSWORD, add_user, init, login, run
@@ -205,6 +206,20 @@ def test_sessions_list_and_revoke(runner: CliRunner, data_dir: Path) -> None:
     assert run(runner, "token", "verify", token, data_dir=data_dir)[0] == 1
     assert sid not in run(runner, "sessions", "list", data_dir=data_dir)[1]
     assert run(runner, "sessions", "revoke", "no-such-sid", data_dir=data_dir)[0] == 1
+
+
+def test_sessions_revoke_takes_an_id_that_begins_with_a_dash(
+    runner: CliRunner, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ids before 0.2 could begin with "-" (base64url); the CLI read one as an unknown option (exit 2).
+    add_user(runner, data_dir)
+    monkeypatch.setattr(opaque, "new_id", lambda prefix="": prefix + "-Legacy_session_id_0001")
+    token, sid = login(data_dir)
+    assert sid == "-Legacy_session_id_0001"
+    code, out, err = run(runner, "sessions", "revoke", sid, data_dir=data_dir)
+    assert (code, err) == (0, "")
+    assert f"session {sid} revoked" in out
+    assert run(runner, "token", "verify", token, data_dir=data_dir)[0] == 1
 
 
 def test_client_add_prints_the_secret_once(runner: CliRunner, data_dir: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from jwtgate.errors import ConfigError, InvalidCredentials
-from jwtgate.service import MemoryRateLimiter, ServicePolicy
+from jwtgate.service import MemoryRateLimiter, ServicePolicy, opaque
 from jwtgate.service.keystore import KeyInfo, StoredKey
 from jwtgate.service.opaque import looks_like_refresh_token, new_client_secret, new_refresh_token
 
@@ -135,6 +135,15 @@ def test_opaque_secrets_have_256_bits_and_a_prefix() -> None:
     assert all(looks_like_refresh_token(t) and len(t) == 47 for t in tokens)
     assert new_client_secret().startswith("jgs_")
     assert not looks_like_refresh_token(new_client_secret())
+
+
+def test_identifiers_never_begin_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A session id such as "-x3..." was read by `jwtgate sessions revoke` as an option (a flaky CI failure).
+    drawn = iter(["-dash-first", "_then_fine"])
+    monkeypatch.setattr(opaque.secrets, "token_urlsafe", lambda _n: next(drawn))
+    assert opaque.new_id("jgc_") == "jgc__then_fine"
+    monkeypatch.undo()
+    assert not any(opaque.new_id().startswith("-") for _ in range(2000))
 
 
 async def test_no_secret_reaches_a_log_or_an_audit_event(

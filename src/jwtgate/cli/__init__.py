@@ -45,6 +45,9 @@ def _root(
         typer.echo(f"warning: {warning}", err=True)
 
 
+_ID_ARGUMENT = {"ignore_unknown_options": True}
+
+
 def build_app() -> typer.Typer:
     """The root ``jwtgate`` command with its groups."""
     root = typer.Typer(
@@ -85,7 +88,8 @@ def build_app() -> typer.Typer:
     keys_app.command("rewrap", cls=ReadableCommand)(admin.keys_rewrap)
     keys_app.command("new-kek", cls=ReadableCommand)(admin.keys_new_kek)
     sessions_app.command("list", cls=ReadableCommand)(admin.sessions_list)
-    sessions_app.command("revoke", cls=ReadableCommand)(admin.sessions_revoke)
+    # Session ids made before 0.2 may begin with "-": taken as the argument, not as an unknown option.
+    sessions_app.command("revoke", cls=ReadableCommand, context_settings=_ID_ARGUMENT)(admin.sessions_revoke)
     client_app.command("add", cls=ReadableCommand)(clients.client_add)
     client_app.command("list", cls=ReadableCommand)(clients.client_list)
     client_app.command("show", cls=ReadableCommand)(clients.client_show)

@@ -37,8 +37,11 @@ def new_client_secret() -> str:
 
 
 def new_id(prefix: str = "") -> str:
-    """A random identifier (128 bits) for users, sessions and clients; not a secret."""
-    return prefix + secrets.token_urlsafe(16)
+    """A random identifier (128 bits) for users, sessions and clients; not a secret. Never begins with
+    ``-``, so that it can be typed as a command-line argument (``jwtgate sessions revoke SID``)."""
+    while (value := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return prefix + value
 
 
 def looks_like_refresh_token(value: object) -> bool:
