@@ -17,6 +17,7 @@ from jwtgate.server.middleware import (
     ErrorBoundaryMiddleware,
     SecurityHeadersMiddleware,
 )
+from jwtgate.server.openapi import install as install_openapi
 from jwtgate.server.problems import install_error_handlers
 from jwtgate.server.routes_account import build_account_router
 from jwtgate.server.routes_authorize import build_authorize_router
@@ -123,6 +124,7 @@ def create_app(
     )
     app.state.jwtgate = state
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(build_account_router(registration_open=settings.registration == "open"))
     app.include_router(build_cookie_router())
     app.include_router(build_oauth_router())

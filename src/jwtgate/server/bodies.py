@@ -114,5 +114,7 @@ def form_body_openapi(properties: dict[str, str], required: tuple[str, ...]) -> 
         "type": "object",
         "properties": {name: {"type": "string", "description": text} for name, text in properties.items()},
         "required": list(required),
+        # RFC 6749 section 3.2: other parameters are ignored (each at most once, as a string).
+        "additionalProperties": {"type": "string"},
     }
     return {"requestBody": {"required": True, "content": {_FORM_TYPE: {"schema": schema}}}}

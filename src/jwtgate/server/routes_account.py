@@ -13,6 +13,16 @@ from jwtgate import errors
 from jwtgate.server.authentication import Claims
 from jwtgate.server.bodies import json_body_openapi, read_json
 from jwtgate.server.cookies import ACCESS_COOKIE, clear_session_cookies
+from jwtgate.server.openapi import (
+    AUTHENTICATED,
+    DPOP_PROOF,
+    JSON_BODY,
+    UNAVAILABLE,
+    error_responses,
+    header,
+    parameters,
+    success,
+)
 from jwtgate.server.problems import ApiError
 from jwtgate.server.responses import client_context, json_no_store, token_response
 from jwtgate.server.schemas import (
@@ -20,7 +30,11 @@ from jwtgate.server.schemas import (
     PasswordChangeRequest,
     RefreshRequest,
     RegisterRequest,
+    RevokedSessions,
+    SessionList,
     SessionView,
+    TokenAnswer,
+    UserClaims,
     UserView,
     rfc3339,
 )
@@ -32,6 +46,8 @@ __all__ = ["DEVICE_HEADER", "build_account_router"]
 DEVICE_HEADER = "X-Device-Token"
 
 logger = logging.getLogger("jwtgate.server")
+
+_DEVICE_TOKEN = header(DEVICE_HEADER, "The device_token of this client's last successful login")
 
 
 def _user_view(user: Any) -> dict[str, Any]:
@@ -51,7 +67,8 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
     @router.post(
         "/login",
         summary="Log in with username and password; returns an access and a refresh token",
-        openapi_extra=json_body_openapi(LoginRequest),
+        openapi_extra=parameters(DPOP_PROOF, _DEVICE_TOKEN, extra=json_body_openapi(LoginRequest)),
+        responses={**success(200, TokenAnswer), **error_responses(*JSON_BODY, 401, 429, *UNAVAILABLE)},
     )
     async def login(request: Request) -> Response:
         body = await read_json(request, LoginRequest)
@@ -75,7 +92,8 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
     @router.post(
         "/token/refresh",
         summary="Exchange a refresh token for a new pair (the old one is spent)",
-        openapi_extra=json_body_openapi(RefreshRequest),
+        openapi_extra=parameters(DPOP_PROOF, extra=json_body_openapi(RefreshRequest)),
+        responses={**success(200, TokenAnswer), **error_responses(*JSON_BODY, 401, *UNAVAILABLE)},
     )
     async def refresh(request: Request) -> Response:
         body = await read_json(request, RefreshRequest)
@@ -96,7 +114,12 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
         metrics.auth_events.labels("refresh", "ok").inc()
         return token_response(pair, headers=gate.nonce_header())
 
-    @router.post("/logout", status_code=204, summary="End this session")
+    @router.post(
+        "/logout",
+        status_code=204,
+        summary="End this session",
+        responses=error_responses(*AUTHENTICATED, *UNAVAILABLE),
+    )
     async def logout(request: Request, claims: Claims) -> Response:
         await service_of(request).logout(_session_id(claims))
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})
@@ -104,7 +127,11 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
             clear_session_cookies(response)
         return response
 
-    @router.post("/logout/all", summary="End every session of this user")
+    @router.post(
+        "/logout/all",
+        summary="End every session of this user",
+        responses={**success(200, RevokedSessions), **error_responses(*AUTHENTICATED, *UNAVAILABLE)},
+    )
     async def logout_all(request: Request, claims: Claims) -> Response:
         count = await service_of(request).logout_all(claims["sub"])
         response = json_no_store({"revoked_sessions": count})
@@ -112,16 +139,28 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
             clear_session_cookies(response)
         return response
 
-    @router.get("/me", summary="The logged-in user")
+    @router.get(
+        "/me",
+        summary="The logged-in user",
+        responses={**success(200, UserView), **error_responses(*AUTHENTICATED, *UNAVAILABLE)},
+    )
     async def me(request: Request, claims: Claims) -> Response:
         user = await service_of(request).get_user(claims["sub"])
         return json_no_store(_user_view(user))
 
-    @router.get("/protected", summary="A demo protected route: returns the token's claims")
+    @router.get(
+        "/protected",
+        summary="A demo protected route: returns the token's claims",
+        responses={**success(200, UserClaims), **error_responses(*AUTHENTICATED, *UNAVAILABLE)},
+    )
     async def protected(claims: Claims) -> Response:
         return json_no_store({"message": "This is a protected route!", "user": claims})
 
-    @router.get("/sessions", summary="Active sessions of this user")
+    @router.get(
+        "/sessions",
+        summary="Active sessions of this user",
+        responses={**success(200, SessionList), **error_responses(*AUTHENTICATED, *UNAVAILABLE)},
+    )
     async def sessions(request: Request, claims: Claims) -> Response:
         current = claims.get("sid")
         found = await service_of(request).list_sessions(claims["sub"])
@@ -140,7 +179,12 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
         ]
         return json_no_store({"sessions": views})
 
-    @router.delete("/sessions/{sid}", status_code=204, summary="Revoke one of this user's sessions")
+    @router.delete(
+        "/sessions/{sid}",
+        status_code=204,
+        summary="Revoke one of this user's sessions",
+        responses=error_responses(*AUTHENTICATED, 404, *UNAVAILABLE),
+    )
     async def revoke_session(request: Request, sid: str, claims: Claims) -> Response:
         if len(sid) > 200:
             raise ApiError(404, "not_found", "not found")
@@ -155,6 +199,7 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
         status_code=204,
         summary="Change the password; every other session is revoked",
         openapi_extra=json_body_openapi(PasswordChangeRequest),
+        responses=error_responses(*AUTHENTICATED, *JSON_BODY, 429, *UNAVAILABLE),
     )
     async def change_password(request: Request, claims: Claims) -> Response:
         body = await read_json(request, PasswordChangeRequest)
@@ -177,6 +222,7 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
             status_code=201,
             summary="Create an account (JWTGATE_REGISTRATION=open)",
             openapi_extra=json_body_openapi(RegisterRequest),
+            responses={**success(201, UserView), **error_responses(*JSON_BODY, 409, 429, *UNAVAILABLE)},
         )
         async def register(request: Request) -> Response:
             body = await read_json(request, RegisterRequest)

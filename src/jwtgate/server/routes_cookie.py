@@ -15,9 +15,18 @@ from jwtgate.server.cookies import (
     same_secret,
     set_session_cookies,
 )
+from jwtgate.server.openapi import (
+    JSON_BODY,
+    UNAVAILABLE,
+    cookie,
+    error_responses,
+    header,
+    parameters,
+    success,
+)
 from jwtgate.server.problems import ApiError
 from jwtgate.server.responses import client_context, json_no_store
-from jwtgate.server.schemas import LoginRequest
+from jwtgate.server.schemas import CookieSession, LoginRequest
 from jwtgate.server.state import app_state, csrf_signer, service_of
 from jwtgate.service import TokenPair
 
@@ -49,7 +58,11 @@ def build_cookie_router() -> APIRouter:
     @router.post(
         "/login",
         summary="Log in; tokens go to HttpOnly cookies, the body holds the CSRF token",
-        openapi_extra=json_body_openapi(LoginRequest),
+        openapi_extra=parameters(
+            cookie(DEVICE_COOKIE, "The device token of this browser's last login"),
+            extra=json_body_openapi(LoginRequest),
+        ),
+        responses={**success(200, CookieSession), **error_responses(*JSON_BODY, 401, 403, 429, *UNAVAILABLE)},
     )
     async def cookie_login(request: Request) -> Response:
         check_origin(request, app_state(request).settings)
@@ -73,7 +86,16 @@ def build_cookie_router() -> APIRouter:
             )
         return response
 
-    @router.post("/refresh", summary="Rotate the refresh cookie (send X-CSRF-Token)")
+    @router.post(
+        "/refresh",
+        summary="Rotate the refresh cookie (send X-CSRF-Token)",
+        openapi_extra=parameters(
+            cookie(REFRESH_COOKIE, "The refresh token (set by /api/cookie/login)"),
+            cookie(CSRF_COOKIE, "The CSRF token (set by /api/cookie/login)"),
+            header(CSRF_HEADER, "The CSRF token again (the value of the CSRF cookie)"),
+        ),
+        responses={**success(200, CookieSession), **error_responses(401, 403, *UNAVAILABLE)},
+    )
     async def cookie_refresh(request: Request) -> Response:
         check_origin(request, app_state(request).settings)
         # Double submit: before the session is known, the header must repeat the CSRF cookie.

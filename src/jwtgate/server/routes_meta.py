@@ -17,8 +17,10 @@ from starlette.responses import JSONResponse
 from jwtgate import errors
 from jwtgate.server.authentication import request_credentials
 from jwtgate.server.dpop import DPOP_ALGORITHMS
+from jwtgate.server.openapi import AUTHENTICATED, UNAVAILABLE, error_responses, success
 from jwtgate.server.problems import ApiError, bearer_challenge
 from jwtgate.server.responses import json_no_store
+from jwtgate.server.schemas import Health, JsonWebKeySet, RevocationFeed
 from jwtgate.server.state import app_state, dpop_gate, service_of
 from jwtgate.service.policy import SIGNING_ALGORITHMS
 
@@ -35,6 +37,11 @@ logger = logging.getLogger("jwtgate.server")
 #: The scopes an access token needs for the operations routes when they are protected (production).
 METRICS_SCOPE = "jwtgate:metrics"
 REVOCATIONS_SCOPE = "jwtgate:revocations"
+
+_OPERATIONS_AUTH = {
+    401: "Production (JWTGATE_OPERATIONS_AUTH=on): no or an invalid access token.",
+    403: "Production (JWTGATE_OPERATIONS_AUTH=on): the token lacks the scope jwtgate:revocations.",
+}
 
 # The feed's cursor is a non-negative 63-bit integer (database ids).
 _MAX_CURSOR = 2**63 - 1
@@ -115,19 +122,28 @@ async def require_operations_scope(request: Request, scope: str) -> None:
 def build_meta_router() -> APIRouter:
     router = APIRouter(tags=["discovery and operations"])
 
-    @router.get("/.well-known/jwks.json", summary="Public keys (next, active, retired)")
+    @router.get(
+        "/.well-known/jwks.json",
+        summary="Public keys (next, active, retired)",
+        responses=success(200, JsonWebKeySet),
+    )
     async def jwks(request: Request) -> Response:
         document = service_of(request).jwks()
         # Short cache: a rotation publishes the next key well before it signs.
         return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
 
-    @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
+    @router.get(
+        "/.well-known/oauth-authorization-server",
+        summary="RFC 8414 metadata",
+        responses=error_responses(*UNAVAILABLE),
+    )
     async def metadata(request: Request) -> Response:
         return await _metadata_response(request)
 
     @router.get(
         "/.well-known/oauth-authorization-server/{issuer_path:path}",
         summary="RFC 8414 metadata at the path-insertion location of an issuer with a path",
+        responses=error_responses(404, *UNAVAILABLE),
     )
     async def metadata_for_path(request: Request, issuer_path: str) -> Response:
         # RFC 8414 section 3.1: https://host/tenant is described at
@@ -137,7 +153,14 @@ def build_meta_router() -> APIRouter:
             raise ApiError(404, "not_found", "not found")
         return await _metadata_response(request)
 
-    @router.get("/api/revocations", summary="Revocation feed for guards: entries after a cursor")
+    @router.get(
+        "/api/revocations",
+        summary="Revocation feed for guards: entries after a cursor",
+        responses={
+            **success(200, RevocationFeed),
+            **error_responses(*AUTHENTICATED, 422, *UNAVAILABLE, text=_OPERATIONS_AUTH),
+        },
+    )
     async def revocations(
         request: Request,
         after: Annotated[int, Query(ge=0, le=_MAX_CURSOR)] = 0,
@@ -147,11 +170,15 @@ def build_meta_router() -> APIRouter:
         page = await service_of(request).revocations(after=after, limit=limit)
         return json_no_store(page)
 
-    @router.get("/healthz", summary="Liveness: the process answers")
+    @router.get("/healthz", summary="Liveness: the process answers", responses=success(200, Health))
     async def healthz() -> Response:
         return json_no_store({"status": "ok"})
 
-    @router.get("/readyz", summary="Readiness: the database answers")
+    @router.get(
+        "/readyz",
+        summary="Readiness: the database answers",
+        responses={**success(200, Health), **error_responses(*UNAVAILABLE)},
+    )
     async def readyz(request: Request) -> Response:
         state = app_state(request)
         if state.service is None:

@@ -13,8 +13,18 @@ from starlette.responses import JSONResponse
 from jwtgate import errors
 from jwtgate.server.bodies import form_body_openapi, read_form
 from jwtgate.server.client_auth import CLIENT_FIELDS, authenticate_client
+from jwtgate.server.openapi import (
+    CLIENT_BASIC,
+    DPOP_PROOF,
+    FORM_BODY,
+    UNAVAILABLE,
+    error_responses,
+    parameters,
+    success,
+)
 from jwtgate.server.problems import ApiError
 from jwtgate.server.responses import NO_STORE, client_context, json_no_store
+from jwtgate.server.schemas import Introspection, TokenAnswer
 from jwtgate.server.state import app_state, dpop_gate, service_of
 from jwtgate.service import AuthService
 from jwtgate.service.records import ClientRecord
@@ -108,27 +118,42 @@ async def _grant(
     raise ApiError(400, "unsupported_grant_type", f"grant_type is one of {', '.join(_GRANT_TYPES)}")
 
 
+def _client_authentication(properties: dict[str, str], required: tuple[str, ...]) -> dict[str, Any]:
+    """``openapi_extra`` of an endpoint taking an urlencoded form and client authentication: HTTP Basic
+    (client_secret_basic), or in the form (client_secret_post, private_key_jwt, or a public client's
+    ``client_id``), so none of the schemes is required."""
+    form_fields = {
+        "client_id": "client_secret_post, private_key_jwt or a public client",
+        "client_secret": "client_secret_post",
+        "client_assertion_type": "private_key_jwt: urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": "private_key_jwt: a JWT signed with the client's key",
+    }
+    return {**form_body_openapi(properties | form_fields, required), "security": [{}, {CLIENT_BASIC: []}]}
+
+
 def build_oauth_router() -> APIRouter:
     router = APIRouter(prefix="/oauth", tags=["oauth"])
 
     @router.post(
         "/token",
         summary="OAuth 2.0 token endpoint (authorization_code, refresh_token, client_credentials, password)",
-        openapi_extra=form_body_openapi(
-            {
-                "grant_type": "authorization_code, refresh_token, client_credentials or password",
-                "username": "for the password grant",
-                "password": "for the password grant",
-                "scope": "optional, space-separated",
-                "refresh_token": "for the refresh_token grant",
-                "code": "for the authorization_code grant",
-                "redirect_uri": "for the authorization_code grant",
-                "code_verifier": "for the authorization_code grant (PKCE)",
-                "client_id": "client_secret_post or a public client",
-                "client_secret": "client_secret_post",
-            },
-            ("grant_type",),
+        openapi_extra=parameters(
+            DPOP_PROOF,
+            extra=_client_authentication(
+                {
+                    "grant_type": "authorization_code, refresh_token, client_credentials or password",
+                    "username": "for the password grant",
+                    "password": "for the password grant",
+                    "scope": "optional, space-separated",
+                    "refresh_token": "for the refresh_token grant",
+                    "code": "for the authorization_code grant",
+                    "redirect_uri": "for the authorization_code grant",
+                    "code_verifier": "for the authorization_code grant (PKCE)",
+                },
+                ("grant_type",),
+            ),
         ),
+        responses={**success(200, TokenAnswer), **error_responses(*FORM_BODY, 401, 403, 429, *UNAVAILABLE)},
     )
     async def token(request: Request) -> Response:
         form = await read_form(request, _TOKEN_FIELDS)
@@ -159,10 +184,15 @@ def build_oauth_router() -> APIRouter:
     @router.post(
         "/revoke",
         summary="RFC 7009 token revocation (client authentication required)",
-        openapi_extra=form_body_openapi(
+        response_class=Response,  # 200 with no body
+        openapi_extra=_client_authentication(
             {"token": "the token to revoke", "token_type_hint": "access_token or refresh_token"},
             ("token",),
         ),
+        responses={
+            200: {"description": "Revoked, or not a live token of this client (RFC 7009)"},
+            **error_responses(*FORM_BODY, 401, *UNAVAILABLE),
+        },
     )
     async def revoke(request: Request) -> Response:
         service, client, token_value, hint = await _client_token_request(request)
@@ -174,10 +204,11 @@ def build_oauth_router() -> APIRouter:
     @router.post(
         "/introspect",
         summary="RFC 7662 token introspection (clients registered with --introspect)",
-        openapi_extra=form_body_openapi(
+        openapi_extra=_client_authentication(
             {"token": "the token to inspect", "token_type_hint": "access_token or refresh_token"},
             ("token",),
         ),
+        responses={**success(200, Introspection), **error_responses(*FORM_BODY, 401, 403, *UNAVAILABLE)},
     )
     async def introspect(request: Request) -> Response:
         service, client, token_value, hint = await _client_token_request(request)

@@ -8,15 +8,26 @@ know to multiply by 1000 (JavaScript) or to treat as UTC.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "CookieSession",
+    "ErrorBody",
+    "Health",
+    "Introspection",
+    "JsonWebKeySet",
     "LoginRequest",
     "PasswordChangeRequest",
     "RefreshRequest",
     "RegisterRequest",
+    "RevocationFeed",
+    "RevokedSessions",
+    "SessionList",
     "SessionView",
+    "TokenAnswer",
+    "UserClaims",
     "UserView",
     "rfc3339",
 ]
@@ -72,3 +83,67 @@ class SessionView(BaseModel):
     user_agent: str | None
     ip: str | None
     current: bool
+
+
+# Response bodies, for the OpenAPI document (the routes build their answers directly; the schemathesis
+# suite checks every answer against these).
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the HTTP API (RFC 6749 section 5.2 shape)."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: str = Field(description="A machine-readable code, e.g. invalid_request, invalid_grant")
+    error_description: str = Field(description="A fixed human-readable text; never echoes the input")
+
+
+class TokenAnswer(BaseModel):
+    """RFC 6749 section 5.1 token answer."""
+
+    access_token: str
+    token_type: Literal["Bearer", "DPoP"]
+    expires_in: int = Field(description="Seconds until the access token expires")
+    refresh_token: str | None = Field(default=None, description="Absent for client_credentials")
+    scope: str | None = Field(default=None, description="Space-separated granted scopes")
+    device_token: str | None = Field(
+        default=None,
+        description="/api/login: send it back in X-Device-Token on the next logins (see the lockout docs)",
+    )
+
+
+class CookieSession(BaseModel):
+    expires_in: int
+    csrf_token: str = Field(description="Send it in X-CSRF-Token with unsafe cookie-authenticated requests")
+
+
+class RevokedSessions(BaseModel):
+    revoked_sessions: int
+
+
+class UserClaims(BaseModel):
+    message: str
+    user: dict[str, Any] = Field(description="The verified claims of the access token")
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionView]
+
+
+class Introspection(BaseModel):
+    """RFC 7662 section 2.2: ``active`` and, for an active token, its claims."""
+
+    model_config = ConfigDict(extra="allow")
+    active: bool
+
+
+class JsonWebKeySet(BaseModel):
+    keys: list[dict[str, Any]]
+
+
+class RevocationFeed(BaseModel):
+    revocations: list[dict[str, Any]]
+    cursor: int = Field(description="Pass as ?after= next time")
+
+
+class Health(BaseModel):
+    status: str
