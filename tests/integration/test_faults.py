@@ -162,15 +162,16 @@ def test_database_unreachable_answers_503_hands_out_nothing_unstored_and_recover
         httpx.get(f"{a.base_url}/api/sessions", headers=bearer(first["access_token"]), timeout=TIMEOUT)
     )
     assert login(a.base_url, "a wrong password").status_code == 503  # not 401: nothing was checked
-    # Access tokens verify offline; the revocation sync that falls due fails its request with a clean
-    # 503 (the others are served with the denylist as it was). Never a 500.
-    api = [
-        httpx.get(f"{a.base_url}/api/protected", headers=bearer(first["access_token"]), timeout=TIMEOUT)
-        for _ in range(20)
-    ]
-    for response in api:
-        if response.status_code != 200:
-            assert_clean_refusal(response)
+    # Access tokens verify offline, against the denylist as last synced: every request is served for
+    # the first minute of an outage (then 503: see test_service_refresh's outage test), whichever
+    # request a failing sync falls on.
+    api = []
+    for _ in range(20):
+        api.append(
+            httpx.get(f"{a.base_url}/api/protected", headers=bearer(first["access_token"]), timeout=TIMEOUT)
+        )
+        time.sleep(0.1)  # spread over two sync intervals, so that syncs fall due and fail
+    assert [r.status_code for r in api] == [200] * 20, [r.text for r in api if r.status_code != 200]
     assert httpx.get(f"{a.base_url}/healthz", timeout=TIMEOUT).status_code == 200  # alive, not ready
     refusals_took = time.monotonic() - outage_started
 
@@ -196,11 +197,9 @@ def test_database_unreachable_answers_503_hands_out_nothing_unstored_and_recover
     again = refresh(a.base_url, again.json()["refresh_token"])
     assert again.status_code == 200, again.text
     assert "Traceback" not in a.log()
-    served = sum(r.status_code == 200 for r in api)
     print(
         f"\n[faults] database out of reach: 13 requests refused in {refusals_took:.2f} s (503, no 500); "
-        f"/api/protected with a valid token: {served} of {len(api)} served, the others 503 "
-        "(a revocation sync falling due); "
+        f"/api/protected with a valid token: all {len(api)} served from the synced denylist; "
         f"back: first 4 requests all 200 in {first_requests_took:.2f} s; a logout made elsewhere "
         f"during the outage applied {revocation_seen:.2f} s after recovery"
     )

@@ -229,3 +229,58 @@ async def test_every_grace_pair_is_audited(service: AuthService) -> None:
     assert len(graces) == 1
     assert graces[0]["session_id"] == login.session_id
     assert graces[0]["detail"] == {"ip": "198.51.100.7"}
+
+
+class UnreachableDatabase:
+    """Wraps a store; while ``down``, the reads of the per-request sync fail like a lost database."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def revocations(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise StorageError("injected outage")
+        return await self._inner.revocations(*args, **kwargs)
+
+    async def keys_version(self) -> Any:
+        if self.down:
+            raise StorageError("injected outage")
+        return await self._inner.keys_version()
+
+
+async def test_a_database_outage_serves_from_the_synced_list_then_fails_closed(
+    open_service: OpenService, clock: FrozenClock
+) -> None:
+    """Regression: during an outage, the request whose sync fell due got a 503 and the others in the
+    same interval were served (200 or 503 by the luck of timing). Now: served from the list as last
+    synced for ``revocation_max_stale`` seconds, then refused (StorageError, a 503) until a sync works."""
+    stores: list[UnreachableDatabase] = []
+
+    def wrap(store: Store) -> Store:
+        stores.append(UnreachableDatabase(store))
+        return stores[-1]  # type: ignore[return-value]
+
+    service = await open_service(wrap=wrap, revocation_max_stale=30)
+    await service.add_user("alice", "correct horse")
+    pair = await service.login("alice", "correct horse")
+    revoked = await service.login("alice", "correct horse")
+    await service.logout(revoked.session_id)
+    await service.authenticate(pair.access_token)  # synced
+    stores[0].down = True
+    for _ in range(29):
+        clock.advance(1)  # every second a sync falls due and fails
+        assert (await service.authenticate(pair.access_token))["sid"] == pair.session_id
+        with pytest.raises(RevokedToken):
+            await service.authenticate(revoked.access_token)  # what was synced still holds
+    clock.advance(2)
+    with pytest.raises(StorageError):
+        await service.authenticate(pair.access_token)  # 31 s without a sync: fail closed
+    with pytest.raises(StorageError):
+        await service.authenticate(pair.access_token)  # every request, not only the one due to sync
+    stores[0].down = False
+    clock.advance(1)
+    assert (await service.authenticate(pair.access_token))["sid"] == pair.session_id

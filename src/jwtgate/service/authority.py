@@ -6,6 +6,12 @@ changed (revocations by cursor, the key ring's version) at most every ``revocati
 authorities only), and rebuilds the verifier when a retired key passes its end of life. A server runs
 :meth:`sync` in a background task (``JWTGATE_SYNC_INTERVAL``); with Redis, pushed messages
 (:meth:`apply_pushed`, :meth:`keys_changed_elsewhere`) apply changes at once.
+
+When the database does not answer, requests keep being served from the denylist as last synced, for
+at most ``revocation_max_stale`` seconds after the last sync that succeeded; past that every
+authentication fails closed with a StorageError (503) until a sync succeeds again, like the guard's
+``max_stale``. A revocation cannot be written while the database is down, so the list can only miss
+what other instances revoked through it in that time.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jwtgate.errors import JwtgateError, MalformedToken, RevokedToken
+from jwtgate.errors import JwtgateError, MalformedToken, RevokedToken, StorageError
 from jwtgate.jose.b64 import decode_checked
 from jwtgate.jose.jsonutil import loads_object
 from jwtgate.jose.jwks import KeySet
@@ -53,7 +59,10 @@ class TokenAuthority:
         self._revocations = revocations
         self._clock = clock
         self._denylist = Denylist()
-        self._synced_at = float("-inf")
+        self._synced_at = float("-inf")  # the last sync attempt (spaces the retries)
+        self._confirmed_at = float("-inf")  # the last sync that succeeded
+        self._max_stale = max(policy.revocation_max_stale, 2 * policy.revocation_sync_interval)
+        self._sync_failing = False
         self._keys_checked_at = float("-inf")
         self._keys_valid_until = math.inf
         self._activation_at = math.inf  # when a scheduled next key is due (writable authorities only)
@@ -108,12 +117,20 @@ class TokenAuthority:
         async with self._lock:
             if due_revocations and (force or now - self._synced_at >= policy.revocation_sync_interval):
                 self._synced_at = now
-                await self._denylist.sync(self._revocations, now)
-                self._denylist.prune(now)
+                try:
+                    await self._denylist.sync(self._revocations, now)
+                except StorageError:
+                    self._sync_failed(now)
+                else:
+                    self._sync_succeeded(now)
+                    self._denylist.prune(now)
             changed = False
             if due_keys and (force or now - self._keys_checked_at >= policy.key_check_interval):
                 self._keys_checked_at = now
-                changed = await self._ring.refresh()
+                try:
+                    changed = await self._ring.refresh()
+                except StorageError:
+                    self._sync_failed(now)  # the ring in memory keeps verifying and signing
             if due_activation:
                 # Whoever promoted it (this instance or another), the ring was just reloaded: reinstall.
                 changed = True
@@ -122,9 +139,32 @@ class TokenAuthority:
             if changed or now >= self._keys_valid_until:
                 self._install(now)
 
+    def _sync_failed(self, now: float) -> None:
+        if not self._sync_failing:
+            self._sync_failing = True
+            logger.warning(
+                "sync with the database failed: serving from the revocation list synced %.0f s ago, "
+                "for at most %.0f s",
+                now - self._confirmed_at,
+                self._max_stale,
+            )
+        self._check_fresh(now)
+
+    def _sync_succeeded(self, now: float) -> None:
+        self._confirmed_at = now
+        if self._sync_failing:
+            self._sync_failing = False
+            logger.warning("sync with the database works again")
+
+    def _check_fresh(self, now: float) -> None:
+        if now - self._confirmed_at > self._max_stale:
+            raise StorageError("the revocation list is out of date: the database does not answer")
+
     async def authenticate(self, access_token: str, now: float) -> dict[str, Any]:
-        """The claims of a valid, unrevoked access token; a TokenError otherwise."""
+        """The claims of a valid, unrevoked access token; a TokenError otherwise; a StorageError when
+        the revocation list could not be synced for ``revocation_max_stale`` seconds."""
         await self.sync(now)
+        self._check_fresh(now)
         claims = self.verifier.verify(access_token, now=now)
         if self._denylist.is_revoked(claims.get("sid"), claims.get("jti"), now):
             raise RevokedToken
@@ -135,6 +175,7 @@ class TokenAuthority:
         tokens have none): what introspection and revocation need. Signature, issuer, type and
         times are checked as strictly; a TokenError otherwise."""
         await self.sync(now)
+        self._check_fresh(now)
         audience = _unverified_audience(access_token)
         verifier = Verifier(
             self.verifier.keys,

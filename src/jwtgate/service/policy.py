@@ -22,7 +22,9 @@ class ServicePolicy:
       fresh pair (parallel tabs, retries after a lost response); later it is a reuse: the session dies.
     - ``login_*``: failed-login limits per account and per client IP (see :mod:`.ratelimit`).
     - ``revocation_sync_interval``: how often the in-process denylist pulls entries written by other
-      processes; ``key_check_interval``: how often the key ring looks for a rotation done elsewhere.
+      processes; ``key_check_interval``: how often the key ring looks for a rotation done elsewhere;
+      ``revocation_max_stale``: how long requests are served from the last synced denylist while the
+      database does not answer (then 503 until a sync succeeds).
     - ``audit_retention``: audit events older than this are purged.
     - ``signing_alg``: the algorithm of the ring's very first key; later switches are explicit
       rotations (``rotate_keys(alg=...)``). ``key_publication_delay``: how long a ``next`` key is
@@ -47,6 +49,7 @@ class ServicePolicy:
     login_max_backoff: int = 900
     revocation_sync_interval: float = 1.0
     key_check_interval: float = 1.0
+    revocation_max_stale: int = 60
     key_publication_delay: int = 300
     audit_retention: int = 90 * 86400
     key_rotation_interval: int | None = None
@@ -73,6 +76,7 @@ class ServicePolicy:
             raise ConfigError(f"signing_alg must be one of {', '.join(sorted(SIGNING_ALGORITHMS))}")
         if not 0 < self.revocation_sync_interval <= 300 or not 0 < self.key_check_interval <= 3600:
             raise ConfigError("sync intervals must be positive (at most 300 s / 3600 s)")
+        _bounded("revocation_max_stale", self.revocation_max_stale, 1, 3600)
 
     @property
     def deny_ttl(self) -> int:
