@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from jwtgate.errors import UnsupportedGrantType
+from jwtgate.errors import InvalidRequest, InvalidScope, UnsupportedGrantType
 from jwtgate.service.accounts import Accounts
 from jwtgate.service.authority import TokenAuthority
 from jwtgate.service.clients import ClientRegistry
@@ -75,11 +75,25 @@ class TokenGrants:
         return await self._sessions.start(user, granted, user_agent, ip, now, dpop_jkt, client=client)
 
     async def refresh(
-        self, client: ClientRecord, refresh_token: str, ip: str | None, dpop_jkt: str | None = None
+        self,
+        client: ClientRecord,
+        refresh_token: str,
+        ip: str | None,
+        dpop_jkt: str | None = None,
+        scope: str | None = None,
     ) -> TokenPair:
-        """RFC 6749 section 6: rotate a refresh token issued to ``client``."""
+        """RFC 6749 section 6: rotate a refresh token issued to ``client``; ``scope`` narrows the new
+        access token within the session's original grant (InvalidScope beyond it, or malformed)."""
         require_grant(client, "refresh_token")
-        return await self._sessions.refresh(refresh_token, ip, self._clock(), client, dpop_jkt=dpop_jkt)
+        wanted = None
+        if scope is not None:
+            try:
+                wanted = parse_scope(scope)
+            except InvalidRequest:
+                raise InvalidScope("the scope is malformed") from None
+        return await self._sessions.refresh(
+            refresh_token, ip, self._clock(), client, dpop_jkt=dpop_jkt, scope=wanted
+        )
 
     async def client_credentials(self, client: ClientRecord, scope: str | None) -> AccessGrant:
         """RFC 6749 section 4.4: a token for the client itself (``sub`` = its id), no refresh token."""
