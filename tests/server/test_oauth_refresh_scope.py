@@ -15,6 +15,8 @@ import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from fastapi import FastAPI
 
+from jwtgate import generate_key
+from jwtgate.dpop import ProofSigner
 from jwtgate.service import AuthService
 from jwtgate.service.registration import ClientRegistration
 
@@ -22,6 +24,7 @@ from jwtgate.service.registration import ClientRegistration
 from storage.conftest import BACKENDS, _backend_url, postgres_url  # noqa: F401
 
 from .conftest import BASE_URL, PASSWORD, FrozenClock, assert_error_shape, basic, bearer, login
+from .test_dpop import claims_of, dpop_login, nonce_of
 
 with warnings.catch_warnings():
     # As in test_oauth_clients: Authlib's deprecate module installs an "always" filter when imported.
@@ -213,3 +216,28 @@ async def test_reuse_after_the_grace_window_still_revokes_the_session_whatever_t
     assert_error_shape(replay, 400, "invalid_grant")
     assert "refresh_token_reuse" in [event["kind"] for event in await service.audit_events()]
     assert_error_shape(await refresh(client, rotated["refresh_token"]), 400, "invalid_grant")
+
+
+async def test_a_dpop_bound_session_narrows_only_with_a_proof_by_its_key(
+    client: httpx.AsyncClient, alice: Any, clock: FrozenClock
+) -> None:
+    """Without the key's proof the refusal is invalid_dpop_proof whatever the scope (a thief learns
+    nothing of the grant); with it, the scope narrows the bound token as for any other."""
+    signer = ProofSigner(generate_key("ES256"))
+    tokens = await dpop_login(client, signer, clock)
+    no_proof = await refresh(client, tokens["refresh_token"], scope="never-granted")
+    assert_error_shape(no_proof, 400, "invalid_dpop_proof")
+
+    nonce = await nonce_of(client, signer, clock)
+
+    def proof() -> dict[str, str]:
+        return {"DPoP": signer.proof("POST", TOKEN_URL, now=clock.now, nonce=nonce)}
+
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    wider = await client.post("/oauth/token", data={**form, "scope": "read never-granted"}, headers=proof())
+    assert_error_shape(wider, 400, "invalid_scope")
+    narrowed = await client.post("/oauth/token", data={**form, "scope": "read"}, headers=proof())
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["token_type"] == "DPoP"
+    assert narrowed.json()["scope"] == "read"
+    assert claims_of(narrowed.json()["access_token"])["cnf"] == {"jkt": signer.jkt}
