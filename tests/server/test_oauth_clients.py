@@ -377,6 +377,25 @@ async def test_scope_is_always_in_the_token_response(client: httpx.AsyncClient, 
     assert response.json()["scope"] == ""
 
 
+@pytest.mark.parametrize("grant", ["password", "client_credentials", "refresh_token"])
+async def test_a_malformed_scope_is_invalid_scope_in_every_grant(
+    client: httpx.AsyncClient, alice: Any, service: AuthService, grant: str
+) -> None:
+    """RFC 6749 section 5.2 (as /oauth/authorize already answers): invalid_scope, nothing issued."""
+    form: dict[str, str] = {"grant_type": grant}
+    headers = None
+    if grant == "password":
+        form.update(username="alice", password=PASSWORD)
+    elif grant == "client_credentials":
+        headers = basic(*await _client(service, "batch", grants=("client_credentials",), scopes=("x",)))
+    else:
+        form["refresh_token"] = (await login(client))["refresh_token"]
+    for scope in ("bad\\scope", 'quote"d', "tab\tbed"):
+        response = await client.post("/oauth/token", data={**form, "scope": scope}, headers=headers)
+        body = assert_error_shape(response, 400, "invalid_scope")
+        assert body["error_description"] == "the scope is malformed"
+
+
 @pytest.mark.parametrize("settings_overrides", [{"issuer": "https://auth.example/tenant"}])
 async def test_metadata_passes_authlib_and_is_at_the_path_insertion_location(
     client: httpx.AsyncClient, service: AuthService
