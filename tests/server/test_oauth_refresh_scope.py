@@ -241,3 +241,16 @@ async def test_a_dpop_bound_session_narrows_only_with_a_proof_by_its_key(
     assert narrowed.json()["token_type"] == "DPoP"
     assert narrowed.json()["scope"] == "read"
     assert claims_of(narrowed.json()["access_token"])["cnf"] == {"jkt": signer.jkt}
+
+
+async def test_a_scope_given_to_the_user_after_login_needs_a_new_grant(
+    client: httpx.AsyncClient, alice: Any, service: AuthService
+) -> None:
+    """The session's grant is what the user had at login: a scope added since is not in it."""
+    tokens = await login(client)
+    await service.change_user_grants("alice", scopes=["reports"], add=True)
+    refused = await refresh(client, tokens["refresh_token"], scope="read reports")
+    assert_error_shape(refused, 400, "invalid_scope")
+    same = await refresh(client, tokens["refresh_token"])
+    assert same.json()["scope"] == "read write admin"
+    assert (await login(client))["scope"] == "read write admin reports"  # a new login grants it
