@@ -107,7 +107,7 @@ class Sessions:
         refresh_token: str,
         now: float,
         client: ClientRecord,
-        requested: Sequence[str] | None = None,
+        requested: tuple[str, ...] | None = None,
     ) -> TokenPair:
         # The session's scope (or the requested part of it, already checked against the session's
         # grant), narrowed to what the user and the client may still have.
@@ -144,7 +144,7 @@ class Sessions:
         now: float,
         client: ClientRecord | None = None,
         dpop_jkt: str | None = None,
-        scope: Sequence[str] | None = None,
+        scope: tuple[str, ...] | None = None,
     ) -> TokenPair:
         """Rotate ``refresh_token`` of ``client`` (default: the built-in one). InvalidGrant when
         unknown, expired, revoked, reused, or issued to another client (checked before spending it);
@@ -206,7 +206,12 @@ class Sessions:
         raise InvalidGrant("refresh token reuse detected: the session is revoked")
 
     async def _check_scope(
-        self, token_digest: str, scope: Sequence[str], client_id: str | None, dpop_jkt: str | None, now: float
+        self,
+        token_digest: str,
+        scope: tuple[str, ...],
+        client_id: str | None,
+        dpop_jkt: str | None,
+        now: float,
     ) -> None:
         """InvalidScope before anything is spent, for a token that would rotate now. Any other token is
         left to the refusals of :meth:`refresh`: a wrong client or DPoP key learns nothing of the grant,
@@ -244,7 +249,7 @@ class Sessions:
         parent_digest: str,
         now: float,
         client: ClientRecord,
-        scope: Sequence[str] | None,
+        scope: tuple[str, ...] | None,
     ) -> TokenPair | None:
         child_token = opaque.new_refresh_token()
         idle_expires_at = min(now + self._policy.refresh_idle_ttl, session.expires_at)
@@ -262,7 +267,7 @@ class Sessions:
         ip: object,
         now: float,
         client: ClientRecord,
-        scope: Sequence[str] | None,
+        scope: tuple[str, ...] | None,
     ) -> TokenPair:
         """Within the grace window: rotate from the session's current token, and audit it. Each grace
         pair spends the token the previous answer carried, so however many arrive, one branch stays
@@ -305,7 +310,7 @@ class Sessions:
         return await self.revoke(ids, self._clock(), reason, user_id=checked)
 
 
-def _within_grant(session: SessionRecord, scope: Sequence[str]) -> None:
+def _within_grant(session: SessionRecord, scope: tuple[str, ...]) -> None:
     # RFC 6749 section 6: never a scope the resource owner did not grant to this session.
     granted = (session.scope or "").split()
     if any(s not in granted for s in scope):
