@@ -3,9 +3,10 @@ own API routes and the guard): the rules a sender-constrained token is held to, 
 
 A token carrying ``cnf.jkt`` is only accepted as ``Authorization: DPoP <token>`` with a ``DPoP`` proof for
 this very request: signed by the bound key, for this method and URL, fresh, with ``ath`` = the token's
-hash, and never seen before (a replay cache: in this process, or :class:`RedisReplayCache` shared by
-every instance). Modes (``JWTGATE_DPOP`` on the server; ``dpop=`` on the guard, ``require(dpop=...)`` per
-route):
+hash, and never seen before (a replay cache: in this process, or in Redis shared by every instance:
+:class:`RedisReplayCache` for ASGI apps, :class:`SyncRedisReplayCache` for WSGI apps, which check proofs
+without an event loop). Modes (``JWTGATE_DPOP`` on the server; ``dpop=`` on the guard,
+``require(dpop=...)`` per route):
 
 * ``off``: the DPoP scheme is refused (bound tokens too: they are never accepted without a proof);
 * ``allowed`` (the default): unbound tokens as Bearer, bound ones as DPoP with a proof;
@@ -19,12 +20,18 @@ error="use_dpop_nonce"`` and a fresh ``DPoP-Nonce``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from jwtgate.credentials import DPOP
 from jwtgate.dpop import DPoPPolicy, DPoPVerifier, NonceSource, VerifiedProof, proof_from_headers
-from jwtgate.dpop_replay import MemoryReplayCache, ProofReplayCache, accept_once
+from jwtgate.dpop_replay import (
+    MemoryReplayCache,
+    ProofReplayCache,
+    SyncReplayCache,
+    accept_once,
+    accept_once_sync,
+)
 from jwtgate.errors import ConfigError, InvalidDPoPProof, TokenError
 
 __all__ = ["DPoPBoundToken", "DPoPMode", "DPoPRequired", "GuardDPoP", "request_url", "route_mode"]
@@ -60,6 +67,8 @@ class GuardDPoP:
         self._verifier = DPoPVerifier(policy or DPoPPolicy())
         self.nonces = None if nonce_secret is None else NonceSource(nonce_secret, clock=clock)
         self.replay = replay if replay is not None else MemoryReplayCache(clock=clock)
+        # Decided once: the WSGI path needs a cache that answers without an event loop.
+        self._sync_replay = self.replay if isinstance(self.replay, SyncReplayCache) else None
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -102,21 +111,22 @@ class GuardDPoP:
     ) -> None:
         await accept_once(self.verify(scheme, token, claims, proofs, **request), self.replay)
 
-    def check_blocking(
+    def check_sync(
         self, scheme: str, token: str, claims: dict[str, Any], proofs: Sequence[str], **request: Any
     ) -> None:
-        """:meth:`check` for WSGI apps: needs a replay cache that answers without waiting (the in-process
-        one); a network cache (Redis) is for the async integrations."""
-        _run_now(accept_once(self.verify(scheme, token, claims, proofs, **request), self.replay))
+        """:meth:`check` for WSGI apps, without an event loop (see :meth:`require_sync`)."""
+        proof = self.verify(scheme, token, claims, proofs, **request)
+        accept_once_sync(proof, self.require_sync())
 
-
-def _run_now(coroutine: Coroutine[Any, Any, None]) -> None:
-    try:
-        coroutine.send(None)
-    except StopIteration:
-        return
-    coroutine.close()
-    raise ConfigError("the WSGI integrations need the in-process DPoP replay cache")
+    def require_sync(self) -> SyncReplayCache:
+        """The replay cache, when it can answer without an event loop (the in-process one,
+        :class:`SyncRedisReplayCache`); ConfigError otherwise (e.g. the asyncio RedisReplayCache)."""
+        if self._sync_replay is None:
+            raise ConfigError(
+                "WSGI apps need a DPoP replay cache that works without an event loop: "
+                "MemoryReplayCache or jwtgate.storage.redis_replay.SyncRedisReplayCache"
+            )
+        return self._sync_replay
 
 
 def request_url(scheme: str, host: str | None, path: str, *, default_host: str = "localhost") -> str:

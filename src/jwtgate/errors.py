@@ -22,6 +22,7 @@ Every error has a machine ``code`` (precise, for logs and programs) and an ``oau
     │   ├── InvalidGrant              invalid_grant       unknown, expired, revoked or reused refresh token
     │   ├── InvalidClient             invalid_client      client authentication failed
     │   ├── UnsupportedGrantType      unsupported_grant_type  the server or the client does not offer it
+    │   ├── InvalidScope              invalid_scope       malformed, or beyond what was granted (HTTP 400)
     │   ├── AuthorizationRefused      authorization_refused   sent back to the client (.oauth_error)
     │   ├── InsufficientScope         insufficient_scope  token valid, scope or role missing
     │   ├── RateLimited               rate_limited        too many attempts (.retry_after seconds)
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidDPoPProof",
     "InvalidGrant",
     "InvalidRequest",
+    "InvalidScope",
     "JwtgateError",
     "MalformedToken",
     "NotFound",
@@ -177,6 +179,15 @@ class UnsupportedGrantType(AuthError):
     code = "unsupported_grant_type"
     oauth_error = "unsupported_grant_type"
     description = "this grant type is not supported for this client"
+
+
+class InvalidScope(AuthError):
+    """RFC 6749 section 5.2: the requested scope is malformed or exceeds what the resource owner
+    granted (e.g. a refresh asking for more than the session's original grant). Nothing was spent."""
+
+    code = "invalid_scope"
+    oauth_error = "invalid_scope"
+    description = "the requested scope is invalid or exceeds the scope originally granted"
 
 
 class AuthorizationRefused(AuthError):

@@ -13,6 +13,9 @@ import pytest
 from jwtgate import KeySet, generate_key
 from jwtgate.jose import ALGORITHMS
 
+# Redis: a unique key prefix per test, its keys deleted afterwards (skip/fail rule of tests/storage).
+from storage.conftest import redis_prefix, redis_url  # noqa: F401
+
 from ._forge import Signer, b64d, hmac_signer, private_key_signer
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"

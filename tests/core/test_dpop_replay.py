@@ -4,17 +4,21 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from jwtgate.dpop import DPoPVerifier, VerifiedProof, create_proof
-from jwtgate.dpop_replay import MemoryReplayCache, ProofReplayCache, accept_once
+from jwtgate.dpop_replay import (
+    MemoryReplayCache,
+    ProofReplayCache,
+    SyncReplayCache,
+    accept_once,
+    accept_once_sync,
+)
 from jwtgate.errors import ConfigError, InvalidDPoPProof, StorageError
-from jwtgate.storage.redis_replay import RedisReplayCache
+from jwtgate.storage.redis_replay import RedisReplayCache, SyncRedisReplayCache
 
 from .conftest import NOW, FrozenClock
 
@@ -78,44 +82,36 @@ async def test_memory_cache_under_concurrency_accepts_a_proof_once() -> None:
 
 
 def test_caches_implement_the_port() -> None:
-    caches: list[ProofReplayCache] = [MemoryReplayCache(), RedisReplayCache(object())]
+    caches: list[ProofReplayCache] = [
+        MemoryReplayCache(),
+        RedisReplayCache(object()),
+        SyncRedisReplayCache(object()),
+    ]
     assert all(callable(cache.first_use) for cache in caches)
+    # Only these answer without an event loop, as the WSGI integrations need.
+    assert [isinstance(cache, SyncReplayCache) for cache in caches] == [True, False, True]
 
 
 # -- Redis -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A unique key prefix on the real Redis, its keys deleted afterwards; skipped when Redis is down
-    unless JWTGATE_REQUIRE_SERVICES=1 (then the test fails)."""
-    import redis.asyncio
-    from redis.exceptions import RedisError
+REDIS_CACHES = [RedisReplayCache, SyncRedisReplayCache]
 
-    client = redis.asyncio.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except (RedisError, OSError):
-        await client.aclose()
-        if os.environ.get("JWTGATE_REQUIRE_SERVICES") == "1":
-            pytest.fail("Redis on 127.0.0.1:6379 is required (JWTGATE_REQUIRE_SERVICES=1)")
-        pytest.skip("Redis on 127.0.0.1:6379 is not running")
-    prefix = f"jwtgate-test-{uuid.uuid4().hex}:dpop:"
-    try:
-        yield prefix
-    finally:
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+
+async def close(cache: RedisReplayCache | SyncRedisReplayCache) -> None:
+    if isinstance(cache, SyncRedisReplayCache):
+        cache.close()
+    else:
+        await cache.close()
 
 
 @pytest.mark.redis
+@pytest.mark.parametrize("kind", REDIS_CACHES)
 async def test_redis_replay_is_refused_across_instances(
-    redis_prefix: str, keys_by_alg: dict[str, Any]
+    redis_prefix: str, keys_by_alg: dict[str, Any], kind: type[RedisReplayCache | SyncRedisReplayCache]
 ) -> None:
-    first = RedisReplayCache.from_url(REDIS_URL, prefix=redis_prefix)
-    second = RedisReplayCache.from_url(REDIS_URL, prefix=redis_prefix)
+    first = kind.from_url(REDIS_URL, prefix=redis_prefix)
+    second = kind.from_url(REDIS_URL, prefix=redis_prefix)
     try:
         proof = verified(keys_by_alg["ES256"])
         await accept_once(proof, first)
@@ -123,16 +119,37 @@ async def test_redis_replay_is_refused_across_instances(
             await accept_once(proof, second)  # another instance sharing the Redis
         await accept_once(verified(keys_by_alg["ES256"]), second)  # a new proof is fine
     finally:
-        await first.close()
-        await second.close()
+        await close(first)
+        await close(second)
 
 
 @pytest.mark.redis
-async def test_redis_entries_expire_with_the_proof(redis_prefix: str) -> None:
+def test_sync_redis_cache_without_an_event_loop(redis_prefix: str, keys_by_alg: dict[str, Any]) -> None:
+    """What a WSGI guard does: every call blocks; threads racing on one proof get one acceptance."""
+    first = SyncRedisReplayCache.from_url(REDIS_URL, prefix=redis_prefix)
+    second = SyncRedisReplayCache.from_url(REDIS_URL, prefix=redis_prefix)
+    try:
+        proof = verified(keys_by_alg["ES256"])
+        accept_once_sync(proof, first)
+        with pytest.raises(InvalidDPoPProof, match="already used"):
+            accept_once_sync(proof, second)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda _: second.first_use_sync("race", NOW + 60), range(40)))
+        assert results.count(True) == 1
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("kind", REDIS_CACHES)
+async def test_redis_entries_expire_with_the_proof(
+    redis_prefix: str, kind: type[RedisReplayCache | SyncRedisReplayCache]
+) -> None:
     import redis.asyncio
 
     clock = FrozenClock()
-    cache = RedisReplayCache.from_url(REDIS_URL, prefix=redis_prefix, clock=clock)
+    cache = kind.from_url(REDIS_URL, prefix=redis_prefix, clock=clock)
     client = redis.asyncio.Redis.from_url(REDIS_URL)
     try:
         assert await cache.first_use("k", NOW + 150)
@@ -143,23 +160,27 @@ async def test_redis_entries_expire_with_the_proof(redis_prefix: str) -> None:
         results = await asyncio.gather(*(cache.first_use("race", NOW + 60) for _ in range(20)))
         assert results.count(True) == 1
     finally:
-        await cache.close()
+        await close(cache)
         await client.aclose()
 
 
 @pytest.mark.redis
-async def test_unreachable_redis_is_a_storage_error_without_the_url() -> None:
-    cache = RedisReplayCache.from_url("redis://:hunter2@127.0.0.1:1/0", timeout=0.5)
+@pytest.mark.parametrize("kind", REDIS_CACHES)
+async def test_unreachable_redis_is_a_storage_error_without_the_url(
+    kind: type[RedisReplayCache | SyncRedisReplayCache],
+) -> None:
+    cache = kind.from_url("redis://:hunter2@127.0.0.1:1/0", timeout=0.5)
     with pytest.raises(StorageError) as raised:
         await cache.first_use("k", NOW + 60)
     assert "hunter2" not in str(raised.value)
     assert "hunter2" not in repr(cache)
-    await cache.close()
+    await close(cache)
 
 
-def test_redis_cache_is_validated() -> None:
+@pytest.mark.parametrize("kind", REDIS_CACHES)
+def test_redis_cache_is_validated(kind: type[RedisReplayCache | SyncRedisReplayCache]) -> None:
     with pytest.raises(ConfigError):
-        RedisReplayCache(object(), prefix="")
+        kind(object(), prefix="")
     with pytest.raises(ConfigError) as raised:
-        RedisReplayCache.from_url("nonsense://:pw@host")
+        kind.from_url("nonsense://:pw@host")
     assert "pw" not in str(raised.value)

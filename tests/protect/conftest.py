@@ -12,6 +12,9 @@ import pytest
 
 from jwtgate import Issuer, Key, KeySet, generate_key
 
+# Redis: a unique key prefix per test, its keys deleted afterwards (skip/fail rule of tests/storage).
+from storage.conftest import redis_prefix, redis_url  # noqa: F401
+
 ISSUER = "https://auth.test"
 AUDIENCE = "api"
 JWKS_URL = "https://auth.test/.well-known/jwks.json"

@@ -36,10 +36,13 @@ from rest_framework.request import Request  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
 from rest_framework.views import APIView  # noqa: E402
 
-from jwtgate import Issuer, Key, KeySet  # noqa: E402
+from jwtgate import Issuer, Key, KeySet, generate_key  # noqa: E402
+from jwtgate.dpop import ProofSigner  # noqa: E402
+from jwtgate.errors import ConfigError  # noqa: E402
 from jwtgate.protect import Guard  # noqa: E402
 from jwtgate.protect.django import HasRole, HasScope, JWTAuthMiddleware, JWTUser  # noqa: E402
 from jwtgate.protect.providers import Keycloak  # noqa: E402
+from jwtgate.storage.redis_replay import RedisReplayCache, SyncRedisReplayCache  # noqa: E402
 
 from .conftest import AUDIENCE, ISSUER, NOW, Clock, make_token  # noqa: E402
 from .idp import sign  # noqa: E402
@@ -205,3 +208,45 @@ def test_jwt_user_is_a_light_django_user() -> None:
     assert user.is_authenticated
     assert not user.is_anonymous
     assert not user.has_perm("app.view")
+
+
+@pytest.mark.redis
+def test_django_instances_sharing_redis_accept_a_dpop_proof_once(
+    rsa_key: Key, issuer: Issuer, redis_prefix: str
+) -> None:
+    """``dpop_replay`` in settings.JWTGATE, as for any Guard: two Django instances, one Redis."""
+    signer = ProofSigner(generate_key("ES256"))
+    token = make_token(issuer, claims={"cnf": {"jkt": signer.jkt}})
+    proof = signer.proof("GET", "http://testserver/plain", now=NOW, access_token=token)
+    headers = {"HTTP_AUTHORIZATION": f"DPoP {token}", "HTTP_DPOP": proof}
+    caches = [SyncRedisReplayCache.from_url("redis://127.0.0.1:6379/0", prefix=redis_prefix) for _ in "ab"]
+    answers = []
+    try:
+        for cache in caches:
+            config = {
+                "issuer": ISSUER,
+                "audience": AUDIENCE,
+                "keys": KeySet([rsa_key.public_key()]),
+                "clock": Clock(),
+                "dpop_replay": cache,
+            }
+            with override_settings(MIDDLEWARE=[MIDDLEWARE], JWTGATE=config):
+                answers.append(Client().get("/plain", **headers))
+    finally:
+        for cache in caches:
+            cache.close()
+    assert answers[0].status_code == 200, answers[0].content
+    assert answers[0].json()["sub"] == "alice"
+    assert answers[1].status_code == 401
+    assert answers[1].json()["error"] == "invalid_dpop_proof"
+
+
+def test_django_with_the_asyncio_redis_cache_is_refused_at_startup(rsa_key: Key) -> None:
+    config = {
+        "issuer": ISSUER,
+        "audience": AUDIENCE,
+        "keys": KeySet([rsa_key.public_key()]),
+        "dpop_replay": RedisReplayCache(object()),
+    }
+    with override_settings(JWTGATE=config), pytest.raises(ConfigError, match="SyncRedisReplayCache"):
+        JWTAuthMiddleware(lambda request: None)  # type: ignore[arg-type,return-value]

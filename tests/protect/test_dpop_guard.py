@@ -1,8 +1,10 @@
 """DPoP (RFC 9449) in the guard: the ASGI middleware, FastAPI require() per route, WSGI/Flask, with a
-server nonce of the guard's own, replay refused, bound tokens never accepted as Bearer."""
+server nonce of the guard's own, replay refused (also across instances sharing Redis, WSGI ones
+included), bound tokens never accepted as Bearer."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Any
@@ -16,10 +18,13 @@ from starlette.routing import Route
 
 from jwtgate import Issuer, KeySet, generate_key
 from jwtgate.dpop import ProofSigner
+from jwtgate.errors import ConfigError
 from jwtgate.protect import Guard, JWTAuthMiddleware
+from jwtgate.storage.redis_replay import RedisReplayCache, SyncRedisReplayCache
 
 ISSUER = "https://auth.test"
 API = "http://api.test"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 SIGNING = generate_key("ES256")
 
 
@@ -188,3 +193,122 @@ def test_wsgi_and_flask(signer: ProofSigner) -> None:
     bearer = http.get("/hello", headers={"Authorization": f"Bearer {mint()}"})
     assert bearer.status_code == 401  # this view requires DPoP
     shared.close_sync()
+
+
+# -- WSGI instances sharing the replay cache in Redis ----------------------------------------------
+
+UNREACHABLE_REDIS = "redis://:hunter2@127.0.0.1:1/0"
+
+
+def wsgi_app(replay: Any) -> Any:
+    """A plain WSGI app behind the WSGI middleware, with its own guard (one "instance")."""
+    from jwtgate.protect.wsgi import JWTAuthWSGIMiddleware
+
+    def hello_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("content-type", "application/json")])
+        return [json.dumps({"sub": environ["jwtgate.claims"]["sub"]}).encode()]
+
+    return JWTAuthWSGIMiddleware(hello_app, guard=guard(dpop_replay=replay))
+
+
+def flask_app(replay: Any) -> Any:
+    """A Flask app whose view is decorated with its own guard (another "instance")."""
+    from flask import Flask, g
+
+    from jwtgate.protect.wsgi import jwt_required
+
+    app = Flask(__name__)
+
+    @app.get("/hello")
+    @jwt_required(dpop="required", guard=guard(dpop_replay=replay))
+    def hello_view() -> dict[str, str]:
+        return {"sub": g.jwt_claims["sub"]}
+
+    return app
+
+
+def wsgi_get(app: Any, headers: dict[str, str]) -> httpx.Response:
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url=API) as http:
+        return http.get("/hello", headers=headers)
+
+
+@pytest.mark.redis
+def test_wsgi_instances_sharing_redis_accept_a_proof_once(signer: ProofSigner, redis_prefix: str) -> None:
+    first_cache = SyncRedisReplayCache.from_url(REDIS_URL, prefix=redis_prefix)
+    second_cache = SyncRedisReplayCache.from_url(REDIS_URL, prefix=redis_prefix)
+    try:
+        first, second = wsgi_app(first_cache), flask_app(second_cache)
+        token = mint(signer.jkt)
+        headers = dpop_headers(signer, token)
+        accepted = wsgi_get(first, headers)
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json() == {"sub": "alice"}
+        replayed = wsgi_get(second, headers)  # the same proof at another instance
+        assert replayed.status_code == 401
+        assert replayed.json()["error"] == "invalid_dpop_proof"
+        assert replayed.headers["www-authenticate"].startswith("DPoP ")
+        assert wsgi_get(second, dpop_headers(signer, token)).status_code == 200  # a new proof is fine
+        assert wsgi_get(first, headers).status_code == 401
+    finally:
+        first_cache.close()
+        second_cache.close()
+
+
+@pytest.mark.redis
+async def test_asgi_and_wsgi_instances_share_one_replay_cache(signer: ProofSigner, redis_prefix: str) -> None:
+    """Same keys, same SET NX PX: a proof the ASGI guard accepted is a replay for the WSGI guard."""
+    async_cache = RedisReplayCache.from_url(REDIS_URL, prefix=redis_prefix)
+    sync_cache = SyncRedisReplayCache.from_url(REDIS_URL, prefix=redis_prefix)
+    try:
+        token = mint(signer.jkt)
+        headers = dpop_headers(signer, token)
+        async with client(middleware(dpop_replay=async_cache)) as api:
+            assert (await api.get("/hello", headers=headers)).status_code == 200
+            # And the other way round: what the WSGI guard accepted, the ASGI guard refuses.
+            other = dpop_headers(signer, token)
+            assert wsgi_get(wsgi_app(sync_cache), other).status_code == 200
+            assert (await api.get("/hello", headers=other)).json()["error"] == "invalid_dpop_proof"
+        assert wsgi_get(wsgi_app(sync_cache), headers).json()["error"] == "invalid_dpop_proof"
+    finally:
+        await async_cache.close()
+        sync_cache.close()
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert response.headers["retry-after"] == "1"
+    assert "hunter2" not in response.text
+    assert "hunter2" not in str(response.headers)
+
+
+def test_wsgi_refuses_with_503_when_redis_fails(signer: ProofSigner) -> None:
+    """Fail closed: a proof that cannot be checked is refused, with a clear 503, never accepted."""
+    cache = SyncRedisReplayCache.from_url(UNREACHABLE_REDIS, timeout=0.5)
+    try:
+        token = mint(signer.jkt)
+        assert_unavailable(wsgi_get(wsgi_app(cache), dpop_headers(signer, token)))
+        assert_unavailable(wsgi_get(flask_app(cache), dpop_headers(signer, token)))
+        # Requests that need no proof do not depend on the replay cache.
+        assert wsgi_get(wsgi_app(cache), {"Authorization": f"Bearer {mint()}"}).status_code == 200
+    finally:
+        cache.close()
+
+
+async def test_asgi_refuses_with_503_when_redis_fails(signer: ProofSigner) -> None:
+    cache = RedisReplayCache.from_url(UNREACHABLE_REDIS, timeout=0.5)
+    try:
+        async with client(middleware(dpop_replay=cache)) as api:
+            assert_unavailable(await api.get("/hello", headers=dpop_headers(signer, mint(signer.jkt))))
+    finally:
+        await cache.close()
+
+
+def test_a_wsgi_guard_with_the_asyncio_redis_cache_is_refused_at_startup() -> None:
+    from jwtgate.protect.wsgi import JWTAuthWSGIMiddleware, jwt_required
+
+    asyncio_cache = RedisReplayCache(object())
+    with pytest.raises(ConfigError, match="SyncRedisReplayCache"):
+        JWTAuthWSGIMiddleware(lambda environ, start_response: [], guard=guard(dpop_replay=asyncio_cache))
+    with pytest.raises(ConfigError, match="SyncRedisReplayCache"):
+        jwt_required(guard=guard(dpop_replay=asyncio_cache))

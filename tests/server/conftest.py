@@ -17,9 +17,11 @@ from jwtgate.service import AuthService
 from jwtgate.service.passwords import Argon2Hasher
 from jwtgate.settings import Settings, load_settings
 from jwtgate.storage import open_store
+from jwtgate.storage.sql import SqlStore
 
-# Redis on 127.0.0.1:6379 for the broadcast tests (skip/fail rule shared with tests/storage).
-from storage.conftest import redis_url  # noqa: F401
+# Redis on 127.0.0.1:6379 for the broadcast tests (skip/fail rule shared with tests/storage); the
+# PostgreSQL database of the run for modules that override store_url.
+from storage.conftest import _empty_tables, redis_url  # noqa: F401
 
 BASE_URL = "http://127.0.0.1:8000"
 PASSWORD = "correct horse battery"
@@ -67,9 +69,17 @@ def service_policy_of(settings: Settings) -> Any:
 
 
 @pytest.fixture
-async def service(settings: Settings, clock: FrozenClock) -> AsyncIterator[AuthService]:
+def store_url(settings: Settings) -> str:
+    """SQLite in the data folder; a test module may override it (e.g. with every backend)."""
+    return f"sqlite+aiosqlite:///{settings.data_dir / 'test.db'}"
+
+
+@pytest.fixture
+async def service(settings: Settings, clock: FrozenClock, store_url: str) -> AsyncIterator[AuthService]:
     settings.data_dir.mkdir(mode=0o700, exist_ok=True)
-    store = await open_store(f"sqlite+aiosqlite:///{settings.data_dir / 'test.db'}")
+    store = await open_store(store_url)
+    if isinstance(store, SqlStore) and store.dialect == "postgresql":
+        await _empty_tables(store)  # one database serves the whole run
     await store.migrate()
     opened = await AuthService.open(
         store=store,

@@ -152,10 +152,12 @@ async def test_authlib_password_grant_refresh_revoke_introspect(
     async def update_token(token: dict[str, Any], refresh_token: str | None = None, **_: Any) -> None:
         updates.append(token)
 
-    async with oauth_client(
-        app, *mobile, token_endpoint=TOKEN_URL, update_token=update_token, scope="read write admin"
-    ) as oauth:
-        token = await oauth.fetch_token(TOKEN_URL, username="alice", password=PASSWORD)
+    # The scope goes with this request only: Authlib resends a client-wide ``scope=`` on every refresh,
+    # and "admin" was never granted (RFC 6749 section 6: invalid_scope; see test_oauth_refresh_scope).
+    async with oauth_client(app, *mobile, token_endpoint=TOKEN_URL, update_token=update_token) as oauth:
+        token = await oauth.fetch_token(
+            TOKEN_URL, username="alice", password=PASSWORD, scope="read write admin"
+        )
         assert token["scope"] == "read write"  # admin: the user has it, the client may not get it
         first_refresh = token["refresh_token"]
         async with oauth_client(app, *resource_server) as rs:
@@ -373,6 +375,25 @@ async def test_scope_is_always_in_the_token_response(client: httpx.AsyncClient, 
     )
     assert response.status_code == 200
     assert response.json()["scope"] == ""
+
+
+@pytest.mark.parametrize("grant", ["password", "client_credentials", "refresh_token"])
+async def test_a_malformed_scope_is_invalid_scope_in_every_grant(
+    client: httpx.AsyncClient, alice: Any, service: AuthService, grant: str
+) -> None:
+    """RFC 6749 section 5.2 (as /oauth/authorize already answers): invalid_scope, nothing issued."""
+    form: dict[str, str] = {"grant_type": grant}
+    headers = None
+    if grant == "password":
+        form.update(username="alice", password=PASSWORD)
+    elif grant == "client_credentials":
+        headers = basic(*await _client(service, "batch", grants=("client_credentials",), scopes=("x",)))
+    else:
+        form["refresh_token"] = (await login(client))["refresh_token"]
+    for scope in ("bad\\scope", 'quote"d', "tab\tbed"):
+        response = await client.post("/oauth/token", data={**form, "scope": scope}, headers=headers)
+        body = assert_error_shape(response, 400, "invalid_scope")
+        assert body["error_description"] == "the scope is malformed"
 
 
 @pytest.mark.parametrize("settings_overrides", [{"issuer": "https://auth.example/tenant"}])

@@ -127,6 +127,23 @@ async def redis_url() -> str:
     return REDIS_URL
 
 
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A unique key prefix on the real Redis (the skip/fail rule of ``redis_url``); every key under it
+    is deleted afterwards."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_url, socket_connect_timeout=2)
+    prefix = f"jwtgate-test-{uuid.uuid4().hex}:dpop:"
+    try:
+        yield prefix
+    finally:
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
 def unique_channel() -> str:
     return f"jwtgate-test-{uuid.uuid4().hex}:revocations"
 

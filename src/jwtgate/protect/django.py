@@ -145,6 +145,7 @@ class JWTAuthMiddleware:
             self.guard = guard
         else:
             self.guard = Guard(**options)
+        self.guard.dpop.require_sync()  # Django's middleware runs without an event loop
         self.get_response = get_response
         self.realm: str = config.get("realm", "api")
         self.require_token = bool(config.get("require_token", True))

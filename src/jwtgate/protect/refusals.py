@@ -2,8 +2,9 @@
 
 * Credentials (``Bearer`` or ``DPoP``) are read by :func:`jwtgate.credentials.parse_credentials`.
 * :func:`rejection` turns any guard error into ``(status, headers, body)``: 401 ``invalid_token``,
-  403 ``insufficient_scope``, 400 ``invalid_request``, 503 ``temporarily_unavailable``, and for DPoP
-  401 with a ``DPoP`` challenge (``invalid_dpop_proof``, ``use_dpop_nonce`` with a fresh ``DPoP-Nonce``).
+  403 ``insufficient_scope``, 400 ``invalid_request``, 503 ``temporarily_unavailable`` (also when the
+  DPoP replay cache cannot answer: a proof that cannot be checked is refused), and for DPoP 401 with a
+  ``DPoP`` challenge (``invalid_dpop_proof``, ``use_dpop_nonce`` with a fresh ``DPoP-Nonce``).
   Descriptions come from the error *class*, never from the instance: nothing taken from the token (a
   ``kid``, a claim) can reach a header or a body.
 """
@@ -22,6 +23,7 @@ from jwtgate.errors import (
     InvalidDPoPProof,
     InvalidRequest,
     JwtgateError,
+    StorageError,
     TokenError,
     UseDPoPNonce,
 )
@@ -86,6 +88,11 @@ def rejection(err: Exception, realm: str, *, scope: str | None = None) -> Reject
         log.warning("token not checked: %s", err.code)
         extra = [("retry-after", str(err.retry_after))]
         return _answer(503, extra, _body("temporarily_unavailable", description))
+    if isinstance(err, StorageError):
+        # The DPoP replay cache (Redis down, or the memory one full): the proof cannot be checked.
+        log.warning("DPoP proof not checked: %s", err.code)
+        unavailable = GuardUnavailable.description
+        return _answer(503, [("retry-after", "1")], _body("temporarily_unavailable", unavailable))
     # A bug or an unexpected library error: refuse the request, never let it through, no traceback out.
     log.error("unexpected error while checking a token: %s", type(err).__name__)
     header = challenge(realm, "invalid_token", "the token is invalid", None)

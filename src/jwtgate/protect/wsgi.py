@@ -5,6 +5,10 @@ synced by a background thread). On success the verified claims are in ``environ[
 and the user in ``environ["jwtgate.user"]``; the decorator also sets ``flask.g.jwt_claims`` and
 ``flask.g.jwt_user``. Refusals follow RFC 6750 (see :mod:`jwtgate.protect.refusals`).
 
+DPoP proofs are checked without an event loop, so the guard's replay cache must answer synchronously:
+the in-process default, or :class:`~jwtgate.storage.redis_replay.SyncRedisReplayCache` to share it across
+processes and instances (``Guard(dpop_replay=...)``); another cache is a ConfigError at startup.
+
 WSGI servers merge repeated headers into one comma-joined value; such a value is not a valid token and
 is refused with 401.
 """
@@ -65,7 +69,7 @@ def _claims_for(
         claims = guard.authenticate_sync(found.token)
         if guard.dpop.needed(found.scheme, claims, mode):
             proof = environ.get("HTTP_DPOP")
-            guard.dpop.check_blocking(
+            guard.dpop.check_sync(
                 found.scheme,
                 found.token,
                 claims,
@@ -110,6 +114,7 @@ class JWTAuthWSGIMiddleware:
             raise TypeError("pass either guard= or the Guard options, not both")
         self.app = app
         self.guard = guard if guard is not None else Guard(**guard_options)
+        self.guard.dpop.require_sync()  # a replay cache for the event loop fails here, not per request
         self.realm = realm
         self._open_paths = OpenPaths(exclude_paths)
 
@@ -157,6 +162,8 @@ def jwt_required(
         if guard is not None:
             raise TypeError("pass either guard= or provider=, not both")
         guard = Guard(provider=provider)
+    if guard is not None:
+        guard.dpop.require_sync()
     wanted_scopes = tuple(scopes)
     wanted_roles = tuple(roles)
 

@@ -103,7 +103,7 @@ async def _grant(
         )
     if grant_type == "refresh_token":
         return await service.token_refresh(
-            client, _required(form, "refresh_token"), ip=context["ip"], dpop_jkt=dpop_jkt
+            client, _required(form, "refresh_token"), ip=context["ip"], dpop_jkt=dpop_jkt, scope=scope
         )
     if grant_type == "client_credentials":
         return await service.token_client_credentials(client, scope)
@@ -170,9 +170,9 @@ def build_oauth_router() -> APIRouter:
         except errors.InvalidDPoPProof as exc:
             metrics.auth_events.labels(label, exc.code).inc()
             raise ApiError(400, "invalid_dpop_proof", exc.description, headers=gate.nonce_header()) from None
-        except errors.UnsupportedGrantType as exc:
+        except (errors.UnsupportedGrantType, errors.InvalidScope) as exc:
             metrics.auth_events.labels(label, exc.code).inc()
-            raise ApiError(400, "unsupported_grant_type", exc.description) from None
+            raise ApiError(400, exc.oauth_error, exc.description) from None
         except (errors.InvalidCredentials, errors.InvalidGrant) as exc:
             metrics.auth_events.labels(label, exc.code).inc()
             # RFC 6749 section 5.2: invalid_grant is a 400 at the token endpoint.

@@ -556,11 +556,18 @@ class AuthService:
         return await self._grants.password(client, username, password, scope, user_agent, ip, dpop_jkt)
 
     async def token_refresh(
-        self, client: ClientRecord, refresh_token: str, *, ip: str | None = None, dpop_jkt: str | None = None
+        self,
+        client: ClientRecord,
+        refresh_token: str,
+        *,
+        ip: str | None = None,
+        dpop_jkt: str | None = None,
+        scope: str | None = None,
     ) -> TokenPair:
         """The refresh grant: only for tokens issued to ``client`` (and, for a DPoP-bound session, only
-        with a proof by its key)."""
-        return await self._grants.refresh(client, refresh_token, ip, dpop_jkt)
+        with a proof by its key). ``scope`` narrows the new access token within the session's original
+        grant; InvalidScope (nothing spent) when it asks for more."""
+        return await self._grants.refresh(client, refresh_token, ip, dpop_jkt, scope)
 
     async def token_client_credentials(self, client: ClientRecord, scope: str | None = None) -> AccessGrant:
         """The client credentials grant: a token for the client itself, no refresh token."""

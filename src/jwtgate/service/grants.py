@@ -2,15 +2,16 @@
 
 A client gets only the grants it was registered with (otherwise ``unsupported_grant_type``) and only
 scopes in the intersection of what it asked for, what the user holds and what the client may have
-(asking for nothing asks for everything allowed). The authorization code grant is in
-:mod:`.authorization`.
+(asking for nothing asks for everything allowed). A refresh narrows within the session's original
+grant. A malformed ``scope`` is ``invalid_scope`` (RFC 6749 section 5.2) in every grant. The
+authorization code grant is in :mod:`.authorization`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from jwtgate.errors import UnsupportedGrantType
+from jwtgate.errors import InvalidRequest, InvalidScope, UnsupportedGrantType
 from jwtgate.service.accounts import Accounts
 from jwtgate.service.authority import TokenAuthority
 from jwtgate.service.clients import ClientRegistry
@@ -20,7 +21,7 @@ from jwtgate.service.sessions import Sessions
 from jwtgate.service.types import AccessGrant, TokenPair
 from jwtgate.service.validation import parse_scope
 
-__all__ = ["TokenGrants", "narrow_scope", "require_grant"]
+__all__ = ["TokenGrants", "narrow_scope", "requested_scope", "require_grant"]
 
 
 def require_grant(client: ClientRecord, grant: str) -> None:
@@ -36,6 +37,16 @@ def narrow_scope(requested: str | None, *bounds: Iterable[str] | None) -> str:
     else:
         wanted = next((b for b in sets if b is not None), ())
     return " ".join(s for s in wanted if all(b is None or s in b for b in sets))
+
+
+def requested_scope(scope: str | None) -> tuple[str, ...] | None:
+    """The scope tokens of a token request's ``scope`` (None when absent); InvalidScope if malformed."""
+    if scope is None:
+        return None
+    try:
+        return parse_scope(scope)
+    except InvalidRequest:
+        raise InvalidScope("the scope is malformed") from None
 
 
 class TokenGrants:
@@ -68,22 +79,31 @@ class TokenGrants:
         """RFC 6749 section 4.3, for first-party clients registered with the grant."""
         require_grant(client, "password")
         now = self._clock()
-        if scope is not None:
-            parse_scope(scope)  # malformed: refused before the password is checked
+        requested_scope(scope)  # malformed: refused before the password is checked
         user = await self._accounts.check_login(username, password, ip, now)
         granted = narrow_scope(scope, user.scopes, self._clients.allowed_scopes(client))
         return await self._sessions.start(user, granted, user_agent, ip, now, dpop_jkt, client=client)
 
     async def refresh(
-        self, client: ClientRecord, refresh_token: str, ip: str | None, dpop_jkt: str | None = None
+        self,
+        client: ClientRecord,
+        refresh_token: str,
+        ip: str | None,
+        dpop_jkt: str | None = None,
+        scope: str | None = None,
     ) -> TokenPair:
-        """RFC 6749 section 6: rotate a refresh token issued to ``client``."""
+        """RFC 6749 section 6: rotate a refresh token issued to ``client``; ``scope`` narrows the new
+        access token within the session's original grant (InvalidScope beyond it, or malformed)."""
         require_grant(client, "refresh_token")
-        return await self._sessions.refresh(refresh_token, ip, self._clock(), client, dpop_jkt=dpop_jkt)
+        wanted = requested_scope(scope)
+        return await self._sessions.refresh(
+            refresh_token, ip, self._clock(), client, dpop_jkt=dpop_jkt, scope=wanted
+        )
 
     async def client_credentials(self, client: ClientRecord, scope: str | None) -> AccessGrant:
         """RFC 6749 section 4.4: a token for the client itself (``sub`` = its id), no refresh token."""
         require_grant(client, "client_credentials")
+        requested_scope(scope)
         granted = narrow_scope(scope, client.scopes)
         ttl = self._policy.access_ttl
         minted = self._authority.issuer.mint(

@@ -4,6 +4,9 @@
   UPDATE ``used_at IS NULL``, child INSERT, session touch: one transaction). A used token presented again
   within ``reuse_grace`` seconds of its use gets a fresh pair, rotated from the session's current token
   (so two branches never live side by side); later it is a reuse: the session is revoked and audited.
+  A requested ``scope`` narrows the new access token within the session's original grant (RFC 6749
+  section 6); the session and its refresh tokens keep that grant, so a later refresh without ``scope``
+  gets all of it again. Asking for more is InvalidScope, checked before the token is spent.
 - :meth:`Sessions.revoke` kills the sessions' refresh tokens and denylists their ``sid`` for
   ``access_ttl + leeway`` (the life of the newest access token they may have), in the store and at once
   in this process.
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from jwtgate.errors import InvalidDPoPProof, InvalidGrant, InvalidRequest
+from jwtgate.errors import InvalidDPoPProof, InvalidGrant, InvalidRequest, InvalidScope
 from jwtgate.service import opaque
 from jwtgate.service.authority import TokenAuthority
 from jwtgate.service.clients import ClientRegistry
@@ -104,12 +107,13 @@ class Sessions:
         refresh_token: str,
         now: float,
         client: ClientRecord,
+        requested: tuple[str, ...] | None = None,
     ) -> TokenPair:
-        # The session's scope, narrowed to what the user and the client may still have.
+        # The session's scope (or the requested part of it, already checked against the session's
+        # grant), narrowed to what the user and the client may still have.
         allowed = self._clients.allowed_scopes(client)
-        scope = " ".join(
-            s for s in (session.scope or "").split() if s in user.scopes and (allowed is None or s in allowed)
-        )
+        wanted = (session.scope or "").split() if requested is None else requested
+        scope = " ".join(s for s in wanted if s in user.scopes and (allowed is None or s in allowed))
         builtin = client.id == self._clients.builtin.id
         claims: dict[str, object] = {"username": user.username, "roles": list(user.roles)}
         if session.dpop_jkt is not None:
@@ -140,16 +144,21 @@ class Sessions:
         now: float,
         client: ClientRecord | None = None,
         dpop_jkt: str | None = None,
+        scope: tuple[str, ...] | None = None,
     ) -> TokenPair:
         """Rotate ``refresh_token`` of ``client`` (default: the built-in one). InvalidGrant when
         unknown, expired, revoked, reused, or issued to another client (checked before spending it);
         InvalidDPoPProof when its session is bound to a DPoP key and ``dpop_jkt`` is not that key (the
-        token is then left unspent: a thief without the key cannot burn it)."""
+        token is then left unspent: a thief without the key cannot burn it). ``scope`` (parsed scope
+        tokens; None: the original grant) narrows the new access token; InvalidScope, with the token
+        left unspent, when it asks for a scope the session was not granted."""
         if not isinstance(refresh_token, str) or not opaque.looks_like_refresh_token(refresh_token):
             raise InvalidGrant
         client = client or self._clients.builtin
         builtin = client.id == self._clients.builtin.id
         token_digest = opaque.digest(refresh_token)
+        if scope is not None:
+            await self._check_scope(token_digest, scope, None if builtin else client.id, dpop_jkt, now)
         child_token = opaque.new_refresh_token()
         # One transaction checks the client too: a token presented by another client is not spent.
         rotated = await self._store.rotate_client_refresh_token(
@@ -161,7 +170,7 @@ class Sessions:
             dpop_jkt,
         )
         if rotated is not None:
-            return self._pair(rotated.user, rotated.session, child_token, now, client)
+            return self._pair(rotated.user, rotated.session, child_token, now, client, scope)
         found = await self._store.find_refresh_token(token_digest)
         if found is not None and (found.session.client_id or self._clients.builtin.id) != client.id:
             detail = {"client_id": client.id, "ip": clean_text(ip, 64)}
@@ -183,7 +192,9 @@ class Sessions:
             # Live and unused, yet refused: the session changed under us (e.g. revoked). Fail closed.
             raise InvalidGrant
         if now - token.used_at <= self._policy.reuse_grace:
-            return await self._grace(user, session, ip, now, client)
+            if scope is not None:
+                _within_grant(session, scope)  # before the grace pair spends the current token
+            return await self._grace(user, session, ip, now, client, scope)
         await self.revoke([session.id], now, "refresh_token_reuse", user_id=user.id)
         await self._store.add_audit_event(
             "refresh_token_reuse",
@@ -193,6 +204,31 @@ class Sessions:
             detail={"used_at": token.used_at, "ip": clean_text(ip, 64)},
         )
         raise InvalidGrant("refresh token reuse detected: the session is revoked")
+
+    async def _check_scope(
+        self,
+        token_digest: str,
+        scope: tuple[str, ...],
+        client_id: str | None,
+        dpop_jkt: str | None,
+        now: float,
+    ) -> None:
+        """InvalidScope before anything is spent, for a token that would rotate now. Any other token is
+        left to the refusals of :meth:`refresh`: a wrong client or DPoP key learns nothing of the grant,
+        and a spent token still meets the grace window or reuse detection."""
+        found = await self._store.find_refresh_token(token_digest)
+        if found is None:
+            return
+        token, session, user = found
+        if (
+            token.used_at is None
+            and session.client_id == client_id
+            and session.dpop_jkt == dpop_jkt
+            and session.is_active(now)
+            and now < token.expires_at
+            and not user.disabled
+        ):
+            _within_grant(session, scope)
 
     async def live_token(
         self, token_digest: str, now: float
@@ -213,6 +249,7 @@ class Sessions:
         parent_digest: str,
         now: float,
         client: ClientRecord,
+        scope: tuple[str, ...] | None,
     ) -> TokenPair | None:
         child_token = opaque.new_refresh_token()
         idle_expires_at = min(now + self._policy.refresh_idle_ttl, session.expires_at)
@@ -221,10 +258,16 @@ class Sessions:
         )
         if not await self._store.rotate_refresh_token(parent_digest, child, now, idle_expires_at):
             return None
-        return self._pair(user, session, child_token, now, client)
+        return self._pair(user, session, child_token, now, client, scope)
 
     async def _grace(
-        self, user: UserRecord, session: SessionRecord, ip: object, now: float, client: ClientRecord
+        self,
+        user: UserRecord,
+        session: SessionRecord,
+        ip: object,
+        now: float,
+        client: ClientRecord,
+        scope: tuple[str, ...] | None,
     ) -> TokenPair:
         """Within the grace window: rotate from the session's current token, and audit it. Each grace
         pair spends the token the previous answer carried, so however many arrive, one branch stays
@@ -234,7 +277,7 @@ class Sessions:
             current = await self._store.current_refresh_token(session.id)
             if current is None or now >= current.expires_at:
                 break
-            pair = await self._rotate(user, session, current.digest, now, client)
+            pair = await self._rotate(user, session, current.digest, now, client, scope)
             if pair is not None:
                 detail = {"ip": clean_text(ip, 64)}
                 await self._store.add_audit_event(
@@ -265,6 +308,13 @@ class Sessions:
         sessions = await self._store.list_sessions(user_id=checked)
         ids = [s.id for s in sessions if s.revoked_at is None and s.id != keep]
         return await self.revoke(ids, self._clock(), reason, user_id=checked)
+
+
+def _within_grant(session: SessionRecord, scope: tuple[str, ...]) -> None:
+    # RFC 6749 section 6: never a scope the resource owner did not grant to this session.
+    granted = (session.scope or "").split()
+    if any(s not in granted for s in scope):
+        raise InvalidScope("the requested scope exceeds the scope originally granted")
 
 
 def check_user_id(user_id: object) -> str:
