@@ -6,7 +6,9 @@
   (so two branches never live side by side); later it is a reuse: the session is revoked and audited.
   A requested ``scope`` narrows the new access token within the session's original grant (RFC 6749
   section 6); the session and its refresh tokens keep that grant, so a later refresh without ``scope``
-  gets all of it again. Asking for more is InvalidScope, checked before the token is spent.
+  gets all of it again. Requested scopes outside the grant are left out, as at the first token request
+  (the answer's ``scope`` says what was granted): clients that resend the ``scope`` they were built with
+  keep working. A request with nothing in the grant is InvalidScope, checked before the token is spent.
 - :meth:`Sessions.revoke` kills the sessions' refresh tokens and denylists their ``sid`` for
   ``access_ttl + leeway`` (the life of the newest access token they may have), in the store and at once
   in this process.
@@ -109,10 +111,11 @@ class Sessions:
         client: ClientRecord,
         requested: tuple[str, ...] | None = None,
     ) -> TokenPair:
-        # The session's scope (or the requested part of it, already checked against the session's
-        # grant), narrowed to what the user and the client may still have.
+        # The session's grant (or the requested part of it), narrowed to what the user and the client
+        # may still have.
         allowed = self._clients.allowed_scopes(client)
-        wanted = (session.scope or "").split() if requested is None else requested
+        granted = (session.scope or "").split()
+        wanted = granted if requested is None else [s for s in requested if s in granted]
         scope = " ".join(s for s in wanted if s in user.scopes and (allowed is None or s in allowed))
         builtin = client.id == self._clients.builtin.id
         claims: dict[str, object] = {"username": user.username, "roles": list(user.roles)}
@@ -311,10 +314,12 @@ class Sessions:
 
 
 def _within_grant(session: SessionRecord, scope: tuple[str, ...]) -> None:
-    # RFC 6749 section 6: never a scope the resource owner did not grant to this session.
+    # RFC 6749 section 6: never a scope the resource owner did not grant to this session. Asking for
+    # some scopes outside it gets the rest (like a first token request); asking for none inside it is
+    # an error, not a token with no scope the client did not ask for.
     granted = (session.scope or "").split()
-    if any(s not in granted for s in scope):
-        raise InvalidScope("the requested scope exceeds the scope originally granted")
+    if scope and not any(s in granted for s in scope):
+        raise InvalidScope("none of the requested scopes was granted to this session")
 
 
 def check_user_id(user_id: object) -> str:
