@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.responses import JSONResponse
 
 from jwtgate import errors
 from jwtgate.server.authentication import Claims
@@ -87,7 +85,9 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
             metrics.auth_events.labels("login", exc.code).inc()
             raise
         metrics.auth_events.labels("login", "ok").inc()
-        return _with_device_token(token_response(pair, headers=gate.nonce_header()), device_token)
+        # device_token: sent back in X-Device-Token at the next logins, so that failures made by others
+        # do not block this client (see service/devices.py).
+        return token_response(pair, headers=gate.nonce_header(), device_token=device_token)
 
     @router.post(
         "/token/refresh",
@@ -232,17 +232,6 @@ def build_account_router(*, registration_open: bool) -> APIRouter:
             return json_no_store(_user_view(user), status_code=201)
 
     return router
-
-
-def _with_device_token(response: JSONResponse, device_token: str | None) -> JSONResponse:
-    """The token answer plus ``device_token``: the client sends it back in the ``X-Device-Token``
-    header of its next logins, so failures made by others do not block it (see service/devices.py)."""
-    if device_token is None:
-        return response
-    body = json.loads(bytes(response.body))
-    body["device_token"] = device_token
-    kept = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
-    return JSONResponse(body, headers=kept)
 
 
 def _session_id(claims: dict[str, Any]) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.responses import JSONResponse
 
 from jwtgate import errors
 from jwtgate.server.bodies import form_body_openapi, read_form
@@ -23,7 +22,7 @@ from jwtgate.server.openapi import (
     success,
 )
 from jwtgate.server.problems import ApiError
-from jwtgate.server.responses import NO_STORE, client_context, json_no_store
+from jwtgate.server.responses import NO_STORE, client_context, json_no_store, token_response
 from jwtgate.server.schemas import Introspection, TokenAnswer
 from jwtgate.server.state import app_state, dpop_gate, service_of
 from jwtgate.service import AuthService
@@ -69,19 +68,6 @@ def _hint(form: dict[str, str]) -> str | None:
     # RFC 7009 section 2.1: an unknown hint is ignored, the search extends to every type.
     hint = form.get("token_type_hint")
     return hint if hint in _HINTS else None
-
-
-def _token_body(result: TokenPair | AccessGrant, headers: dict[str, str] | None = None) -> Response:
-    # RFC 6749 section 5.1; ``scope`` always (possibly empty), so a client never guesses what it got.
-    body: dict[str, Any] = {
-        "access_token": result.access_token,
-        "token_type": result.token_type if isinstance(result, TokenPair) else "Bearer",
-        "expires_in": int(result.expires_in),
-        "scope": result.scope or "",
-    }
-    if isinstance(result, TokenPair):
-        body["refresh_token"] = result.refresh_token
-    return JSONResponse(body, headers={**NO_STORE, **(headers or {})})
 
 
 async def _grant(
@@ -179,7 +165,7 @@ def build_oauth_router() -> APIRouter:
             description = exc.description if isinstance(exc, errors.InvalidGrant) else type(exc).description
             raise ApiError(400, "invalid_grant", description) from None
         metrics.auth_events.labels(label, "ok").inc()
-        return _token_body(result, headers=gate.nonce_header())
+        return token_response(result, headers=gate.nonce_header(), always_scope=True)
 
     @router.post(
         "/revoke",
