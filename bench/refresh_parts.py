@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvloop
+from bench.asgi import http_scope
 
 from jwtgate.server import create_app
 from jwtgate.service import Argon2Hasher, AuthService, ServicePolicy, TokenPair, opaque
@@ -57,20 +58,7 @@ def _asgi_post(app: Any, body: bytes, answers: list[bytes]) -> Op:
     ]
 
     async def post() -> None:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/api/token/refresh",
-            "raw_path": b"/api/token/refresh",
-            "root_path": "",
-            "query_string": b"",
-            "headers": headers,
-            "client": ("127.0.0.1", 5555),
-            "server": ("127.0.0.1", 8000),
-        }
+        scope = http_scope("POST", "/api/token/refresh", headers)
         pending = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def receive() -> Any:
