@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 
@@ -225,5 +225,14 @@ def test_a_missing_route_or_an_endpoint_with_parameters_cannot_be_shortcut() -> 
     async def with_query(q: str) -> dict[str, str]:
         return {"q": q}
 
-    with pytest.raises(TypeError, match="only endpoints that take just the request"):
-        RouteShortcutMiddleware(FastAPI(), find_endpoints(router, [("POST", "/with-query")]))
+    @router.post("/with-header")
+    async def with_header(request: Request, x_thing: Annotated[str | None, Header()] = None) -> Response:
+        return Response(x_thing)
+
+    @router.post("/with-dependency", dependencies=[Depends(lambda: None)])
+    async def with_dependency(request: Request) -> Response:
+        return Response()
+
+    for path in ("/with-query", "/with-header", "/with-dependency"):
+        with pytest.raises(TypeError, match="only endpoints that take just the request"):
+            RouteShortcutMiddleware(FastAPI(), find_endpoints(router, [("POST", path)]))

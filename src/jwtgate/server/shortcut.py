@@ -17,6 +17,7 @@ route's requests get no FastAPI endpoint span and no route name on the server sp
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -56,8 +57,11 @@ class RouteShortcutMiddleware:
     def __init__(self, app: ASGIApp, routes: Mapping[tuple[str, str], APIRoute]) -> None:
         self.app = app
         for (_, path), route in routes.items():
-            params = route.dependant
-            if params.dependencies or params.body_params or params.query_params or params.path_params:
+            # Exactly one parameter, the request, and no dependencies (the route's or its router's):
+            # anything more would need FastAPI's request handling, which the shortcut skips.
+            dependant = route.dependant
+            parameters = inspect.signature(route.endpoint).parameters
+            if len(parameters) != 1 or dependant.request_param_name is None or dependant.dependencies:
                 raise TypeError(f"{path}: only endpoints that take just the request can be shortcut")
         self._routes = {key: (route, _endpoint_app(route.endpoint)) for key, route in routes.items()}
         self._handled: dict[int, ExceptionMiddleware] = {}
