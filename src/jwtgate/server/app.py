@@ -145,7 +145,8 @@ def create_app(
         )
 
     # Added innermost first: the request passes ErrorBoundary -> SecurityHeaders -> Metrics ->
-    # CORS -> BodySizeLimit -> RouteShortcut (the refresh endpoint) -> the router.
+    # CORS -> BodySizeLimit -> RouteShortcut (the refresh endpoint) -> the router. The shortcut calls
+    # the endpoint as declared: include the account router without include-level dependencies.
     app.add_middleware(RouteShortcutMiddleware, routes=find_endpoints(account_router, _SHORTCUT_ROUTES))
     app.add_middleware(BodySizeLimitMiddleware, max_body_size=settings.max_body_size)
     if settings.cors_origins:
