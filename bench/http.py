@@ -506,6 +506,8 @@ def inproc(batch: int, rounds: int) -> None:
     import asyncio
     import statistics
 
+    from bench.asgi import http_scope
+
     with tempfile.TemporaryDirectory(prefix="jwtgate-bench-") as tmp:
         workdir = Path(tmp)
         count = batch * rounds
@@ -557,21 +559,7 @@ def inproc(batch: int, rounds: int) -> None:
                 ]
                 if proof is not None:
                     headers.append((b"dpop", proof.encode()))
-                scope = {
-                    "type": "http",
-                    "asgi": {"version": "3.0"},
-                    "http_version": "1.1",
-                    "method": "GET",
-                    "scheme": "http",
-                    "path": PATH,
-                    "raw_path": PATH.encode(),
-                    "root_path": "",
-                    "query_string": b"",
-                    "headers": headers,
-                    "client": ("127.0.0.1", 40000),
-                    "server": ("127.0.0.1", 8000),
-                }
-                await app(scope, receive, send)
+                await app(http_scope("GET", PATH, headers), receive, send)
 
         loop = asyncio.new_event_loop()
         samples: dict[str, list[float]] = {name: [] for name, _, _ in rows}

@@ -26,6 +26,7 @@ from pathlib import Path
 # would shadow the standard library's ``http`` package (httpx needs it). Drop the folder from the path.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))  # ``bench.fleet`` for --instances
 
 import argparse
 import asyncio

@@ -27,6 +27,7 @@ from jwtgate.server.routes_meta import build_meta_router
 from jwtgate.server.routes_oauth import build_oauth_router
 from jwtgate.server.routes_pages import build_pages_router
 from jwtgate.server.runtime import open_service
+from jwtgate.server.shortcut import RouteShortcutMiddleware, find_endpoints
 from jwtgate.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 _MAINTENANCE_INTERVAL = 300.0  # seconds between purges / rotation checks; rotation is >= 1 h apart
+
+# The refresh rotation is the request a fleet serves most: its endpoint is called past the router.
+_SHORTCUT_ROUTES = (("POST", "/api/token/refresh"),)
 
 _DESCRIPTION = (
     "jwtgate auth server: log in for a short-lived signed JWT access token and a rotating refresh "
@@ -125,7 +129,8 @@ def create_app(
     app.state.jwtgate = state
     install_error_handlers(app)
     install_openapi(app)
-    app.include_router(build_account_router(registration_open=settings.registration == "open"))
+    account_router = build_account_router(registration_open=settings.registration == "open")
+    app.include_router(account_router)
     app.include_router(build_cookie_router())
     app.include_router(build_oauth_router())
     app.include_router(build_authorize_router())
@@ -142,7 +147,9 @@ def create_app(
         )
 
     # Added innermost first: the request passes ErrorBoundary -> SecurityHeaders -> Metrics ->
-    # CORS -> BodySizeLimit -> the router.
+    # CORS -> BodySizeLimit -> RouteShortcut (the refresh endpoint) -> the router. The shortcut calls
+    # the endpoint as declared: include the account router without include-level dependencies.
+    app.add_middleware(RouteShortcutMiddleware, routes=find_endpoints(account_router, _SHORTCUT_ROUTES))
     app.add_middleware(BodySizeLimitMiddleware, max_body_size=settings.max_body_size)
     if settings.cors_origins:
         app.add_middleware(
