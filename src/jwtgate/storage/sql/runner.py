@@ -25,7 +25,6 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from jwtgate.errors import ConfigError, JwtgateError, StorageError
-from jwtgate.storage.sql.statements import StatementPool
 
 __all__ = ["AsyncRunner", "Runner", "ThreadRunner", "create_runner"]
 
@@ -209,10 +208,11 @@ class AsyncRunner:
     def __init__(self, engine: AsyncEngine, dsn: str | None = None, where: str = "the database") -> None:
         self._engine = engine
         self._where = where
-        # Plain asyncpg connections for single-statement hot paths (refresh rotation): no SQLAlchemy
-        # layer, no greenlet switch, asyncpg's own prepared-statement cache. Opened on first use.
+        # A plain asyncpg pool for single-statement hot paths (refresh rotation): no SQLAlchemy layer,
+        # no greenlet switch, asyncpg's own prepared-statement cache. Opened on first use.
         self._dsn = dsn
-        self._statements = StatementPool(self._connect, max_size=10)
+        self._pool: Any = None
+        self._pool_lock = asyncio.Lock()
         # Reads are single statements: in autocommit they cost one round trip instead of three
         # (BEGIN, the query, ROLLBACK). Same pool.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -241,24 +241,37 @@ class AsyncRunner:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def fetch(self, sql: str, *args: object) -> list[Any]:
-        """Run ONE statement (``$1``-style parameters) in autocommit on a plain asyncpg connection:
-        atomic on its own, one round trip, no BEGIN/COMMIT. For hot paths written as a single statement."""
+        """Run ONE statement (``$1``-style parameters) in autocommit on the asyncpg pool: atomic on its
+        own, one round trip, no BEGIN/COMMIT. For hot paths written as a single statement."""
         self._check_open()
         import asyncpg
 
         try:
-            return await self._statements.fetch(sql, *args)
+            pool = self._pool if self._pool is not None else await self._open_pool()
+            return list(await pool.fetch(sql, *args))
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as err:
             raise StorageError(_describe(err, self._where)) from err
 
-    async def _connect(self) -> Any:
+    async def _open_pool(self) -> Any:
         import asyncpg
 
-        if self._dsn is None:
-            raise StorageError("no DSN for the asyncpg connections")
-        return await asyncpg.connect(
-            self._dsn, timeout=PG_CONNECT_TIMEOUT, command_timeout=PG_STATEMENT_TIMEOUT
-        )
+        async with self._pool_lock:
+            if self._pool is None:
+                if self._dsn is None:
+                    raise StorageError("no DSN for the asyncpg pool")
+                # No reset round trip on release: these connections only ever run single autocommit
+                # statements, which leave no session state behind. No connection floor (min_size 0):
+                # asyncpg restores a floor in the background and logs a traceback for every failed
+                # attempt while the database is out of reach; idle connections are kept anyway.
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=0,
+                    max_size=10,
+                    timeout=PG_CONNECT_TIMEOUT,
+                    command_timeout=PG_STATEMENT_TIMEOUT,
+                    reset=_no_reset,
+                )
+            return self._pool
 
     async def write(self, work: Work[T]) -> T:
         self._check_open()
@@ -286,8 +299,14 @@ class AsyncRunner:
 
     async def close(self) -> None:
         self._closed = True
-        await self._statements.close()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         await self._engine.dispose()
+
+
+async def _no_reset(connection: Any) -> None:
+    return None
 
 
 def create_runner(url: str) -> Runner:
