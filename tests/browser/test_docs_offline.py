@@ -74,12 +74,13 @@ def test_swagger_ui_renders_and_authorize_logs_in_offline(
     dialog.locator("#oauth_username").fill("quinn")
     dialog.locator("#oauth_password").fill(server.users["quinn"])
     with page.expect_response(f"{server.url}/oauth/token") as token:
-        dialog.locator("button.authorize").click()  # its accessible name is "Apply credentials"
+        # One Authorize button per security scheme (cookie, client Basic, ...): the OAuth2 one.
+        dialog.get_by_role("button", name="Apply given OAuth2 credentials").click()
     assert token.value.status == 200
     expect(
         dialog.get_by_role("heading", name="Authorized", exact=True)
     ).to_be_visible()  # it holds a token now
-    dialog.locator("button.btn-done").click()
+    dialog.locator("button.btn-done").first.click()  # every scheme has a Close: each closes the dialog
 
     operation = me.first
     operation.locator(".opblock-summary").first.click()
