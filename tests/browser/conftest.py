@@ -2,10 +2,10 @@
 
 - ``browser``: one headless chromium for the session (``/usr/bin/chromium``, never a downloaded one).
   Missing chromium skips these tests, unless ``JWTGATE_REQUIRE_SERVICES=1`` (CI), where it fails.
-- ``server``: one real ``python -m jwtgate serve`` subprocess per module, on a free loopback port,
-  with fresh users created through the CLI. Pages are opened on ``http://localhost:PORT``: the
-  documented host for cookie mode over plain HTTP (browsers treat localhost as a secure context,
-  so the ``Secure`` / ``__Host-`` cookies are kept).
+- ``server``: one real ``python -m jwtgate serve`` subprocess per module (``module_fleet``, see
+  tests/processes.py), on a free loopback port, with fresh users created through the CLI. Pages are
+  opened on ``http://localhost:PORT``: the documented host for cookie mode over plain HTTP (browsers
+  treat localhost as a secure context, so the ``Secure`` / ``__Host-`` cookies are kept).
 - ``foreign_site``: a tiny static page server on another loopback origin, for CSRF attempts.
 - ``artifacts``: the folder for screenshots, ``test-artifacts/`` at the top of the repository (git
   ignores it) or ``$JWTGATE_TEST_ARTIFACTS``.
@@ -15,22 +15,16 @@ from __future__ import annotations
 
 import http.server
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Cookie, Page, expect, sync_playwright
 
-import jwtgate
+from processes import Fleet, Instance, cli, module_fleet, new_logs_of_each_test  # noqa: F401
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,26 +35,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SRC = str(Path(jwtgate.__file__).resolve().parents[1])
 REPOSITORY = Path(__file__).resolve().parents[2]
 PASSWORD = "browser test password"
 # Playwright's own waits (navigation, selectors): generous, they only bound a failing test.
 UI_TIMEOUT_MS = 15_000
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def child_env() -> dict[str, str]:
-    """The environment of jwtgate subprocesses: no JWTGATE_* from the caller, this source tree."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JWTGATE_")}
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def add_users(data_dir: Path, names: list[str], password: str = PASSWORD) -> None:
@@ -69,75 +47,37 @@ def add_users(data_dir: Path, names: list[str], password: str = PASSWORD) -> Non
     for name in names:
         fresh = not (data_dir / "jwtgate.db").exists()
         command = ["init", "--user", name] if fresh else ["user", "add", name]
-        added = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "jwtgate",
-                *command,
-                "--password-stdin",
-                "--data-dir",
-                str(data_dir),
-            ],
-            input=password + "\n",
-            capture_output=True,
-            text=True,
-            env=child_env(),
-            timeout=120,
-            check=False,
-        )
+        added = cli(*command, "--password-stdin", "--data-dir", str(data_dir), stdin=password + "\n")
         assert added.returncode == 0, added.stderr
 
 
 @dataclass
-class ServerProcess:
-    """A ``python -m jwtgate serve`` child process on 127.0.0.1."""
+class LocalhostServer:
+    """A running ``jwtgate serve`` as the browser reaches it, with the users it was given."""
 
-    data_dir: Path
+    instance: Instance
     users: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[str] | None = None
+
+    @property
+    def port(self) -> int:
+        return self.instance.port
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.instance.data_dir is not None
+        return self.instance.data_dir
 
     @property
     def url(self) -> str:
         """The base URL a browser uses (the documented ``localhost`` host)."""
         return f"http://localhost:{self.port}"
 
-    def start(self) -> None:
-        where = ["--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jwtgate", "serve", *where],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-        )
-        deadline = time.monotonic() + 60.0
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited early: {self.stop()}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)  # polling for start-up, not waiting for an expiry
-        raise AssertionError("server did not become healthy")
 
-    def stop(self) -> str:
-        """Stop the server (SIGINT, then kill) and return its stderr."""
-        if self.process is None:
-            return ""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        assert self.process.stderr is not None
-        stderr = self.process.stderr.read()
-        self.process.stderr.close()
-        return stderr
+def start_server(fleet: Fleet, names: list[str], env: dict[str, str] | None = None) -> LocalhostServer:
+    """A server on a new data folder with users ``names`` (password :data:`PASSWORD`)."""
+    data_dir = fleet.tmp_path / "data"
+    add_users(data_dir, names)
+    return LocalhostServer(fleet.start(env, data_dir=data_dir), users=dict.fromkeys(names, PASSWORD))
 
 
 @pytest.fixture(scope="session")
@@ -164,21 +104,11 @@ def browser(chromium: Path) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
+def server(request: pytest.FixtureRequest, module_fleet: Fleet) -> LocalhostServer:  # noqa: F811 (imported)
     """A real server for the test module, with the users its ``USERS`` list names (password
     :data:`PASSWORD`). Each user costs a CLI run (~2 s), so modules share users where sessions don't mix.
     """
-    names: list[str] = request.module.USERS
-    data_dir = tmp_path_factory.mktemp("browser") / "data"
-    add_users(data_dir, names)
-    running = ServerProcess(data_dir, users=dict.fromkeys(names, PASSWORD))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    return start_server(module_fleet, request.module.USERS)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,6 @@ against a real ``jwtgate serve``: ``/oauth/authorize`` -> ``/login`` -> consent 
 from __future__ import annotations
 
 import http.server
-import subprocess
-import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -17,7 +15,9 @@ import httpx
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from .conftest import PASSWORD, NewPage, ServerProcess, child_env
+from processes import cli
+
+from .conftest import PASSWORD, LocalhostServer, NewPage
 
 with warnings.catch_warnings():
     # Authlib 1.9 warns on import that it would rather use the "httpx2" package; httpx works.
@@ -33,26 +33,9 @@ pytestmark = pytest.mark.slow
 USERS = ["carol", "grace"]
 
 
-def register(server: ServerProcess, name: str, *options: str) -> dict[str, str]:
+def register(server: LocalhostServer, name: str, *options: str) -> dict[str, str]:
     """``jwtgate client add NAME ...`` on the running server's data folder; its printed fields."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jwtgate",
-            "client",
-            "add",
-            name,
-            *options,
-            "--data-dir",
-            str(server.data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=120,
-        check=False,
-    )
+    done = cli("client", "add", name, *options, "--data-dir", str(server.data_dir))
     assert done.returncode == 0, done.stderr
     return {
         k.strip(): v.strip()
@@ -107,7 +90,7 @@ def no_console_errors(page: Page) -> list[str]:
 
 
 def test_authlib_completes_the_code_flow_with_consent(
-    server: ServerProcess, client_site: tuple[str, list[str]], new_page: NewPage
+    server: LocalhostServer, client_site: tuple[str, list[str]], new_page: NewPage
 ) -> None:
     callback, _ = client_site
     fields = register(server, "photo-app", "--redirect-uri", callback, "--scope", "read")
@@ -187,7 +170,7 @@ def test_authlib_completes_the_code_flow_with_consent(
 
 
 def test_first_party_public_client_skips_consent_and_bad_redirects_stay_on_the_server(
-    server: ServerProcess, client_site: tuple[str, list[str]], new_page: NewPage
+    server: LocalhostServer, client_site: tuple[str, list[str]], new_page: NewPage
 ) -> None:
     callback, _ = client_site
     fields = register(

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ForeignSite, NewPage, ServerProcess, sign_in
+from .conftest import ForeignSite, LocalhostServer, NewPage, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ STATUS_OF_FETCH = """async ([path, init]) => {
 }"""
 
 
-def test_unsafe_calls_need_the_csrf_header_the_page_sends(server: ServerProcess, new_page: NewPage) -> None:
+def test_unsafe_calls_need_the_csrf_header_the_page_sends(server: LocalhostServer, new_page: NewPage) -> None:
     page = new_page()
     sign_in(page, server.url, "grace")
 
@@ -78,7 +78,7 @@ def attack_page(target: str, fields: dict[str, str]) -> bytes:
     ],
 )
 def test_a_form_posted_from_another_origin_changes_nothing(
-    server: ServerProcess,
+    server: LocalhostServer,
     new_page: NewPage,
     foreign_site: ForeignSite,
     attacker_host: str,

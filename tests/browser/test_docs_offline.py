@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect
 
-from .conftest import UI_TIMEOUT_MS, ServerProcess
+from .conftest import UI_TIMEOUT_MS, LocalhostServer
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ class OfflinePage:
 
 
 @pytest.fixture
-def offline(browser: Browser, server: ServerProcess) -> Iterator[OfflinePage]:
+def offline(browser: Browser, server: LocalhostServer) -> Iterator[OfflinePage]:
     context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
@@ -57,7 +57,7 @@ def offline(browser: Browser, server: ServerProcess) -> Iterator[OfflinePage]:
 
 
 def test_swagger_ui_renders_and_authorize_logs_in_offline(
-    server: ServerProcess, offline: OfflinePage, artifacts: Path
+    server: LocalhostServer, offline: OfflinePage, artifacts: Path
 ) -> None:
     page = offline.page
     response = page.goto(f"{server.url}/docs")
@@ -74,13 +74,13 @@ def test_swagger_ui_renders_and_authorize_logs_in_offline(
     dialog.locator("#oauth_username").fill("quinn")
     dialog.locator("#oauth_password").fill(server.users["quinn"])
     with page.expect_response(f"{server.url}/oauth/token") as token:
-        # The dialog also lists the access cookie and client Basic credentials: the OAuth2 form logs in.
+        # One Authorize button per security scheme (cookie, client Basic, ...): the OAuth2 one.
         dialog.get_by_role("button", name="Apply given OAuth2 credentials").click()
     assert token.value.status == 200
     expect(
         dialog.get_by_role("heading", name="Authorized", exact=True)
     ).to_be_visible()  # it holds a token now
-    dialog.locator("button.btn-done").first.click()
+    dialog.locator("button.btn-done").first.click()  # every scheme has a Close: each closes the dialog
 
     operation = me.first
     operation.locator(".opblock-summary").first.click()
@@ -101,7 +101,7 @@ def test_swagger_ui_renders_and_authorize_logs_in_offline(
 REDOC_LOGO_BLOCKED = "Loading the image 'https://cdn.redoc.ly/redoc/logo-mini.svg' violates"
 
 
-def test_redoc_renders_offline(server: ServerProcess, offline: OfflinePage, artifacts: Path) -> None:
+def test_redoc_renders_offline(server: LocalhostServer, offline: OfflinePage, artifacts: Path) -> None:
     page = offline.page
     response = page.goto(f"{server.url}/redoc")
     assert response is not None
@@ -116,7 +116,7 @@ def test_redoc_renders_offline(server: ServerProcess, offline: OfflinePage, arti
     assert [error for error in offline.errors if not error.startswith(REDOC_LOGO_BLOCKED)] == []
 
 
-def test_docs_favicon_is_served_locally(server: ServerProcess, offline: OfflinePage) -> None:
+def test_docs_favicon_is_served_locally(server: LocalhostServer, offline: OfflinePage) -> None:
     page = offline.page
     page.goto(f"{server.url}/docs")
     icon = page.locator("link[rel=icon]").get_attribute("href")
@@ -128,7 +128,7 @@ def test_docs_favicon_is_served_locally(server: ServerProcess, offline: OfflineP
 
 
 def test_oauth2_redirect_page_hands_the_answer_back_under_its_csp(
-    server: ServerProcess, offline: OfflinePage
+    server: LocalhostServer, offline: OfflinePage
 ) -> None:
     # What Swagger UI does in its implicit / code flows: it opens the authorization server, which
     # sends the popup to /docs/oauth2-redirect; that page's script calls back into the opener.

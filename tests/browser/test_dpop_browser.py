@@ -24,9 +24,9 @@ from playwright.sync_api import Page
 
 from jwtgate import generate_key
 from jwtgate.dpop import ProofSigner
+from processes import Fleet
 
-from . import conftest
-from .conftest import PASSWORD, NewPage, ServerProcess, add_users, child_env
+from .conftest import PASSWORD, LocalhostServer, NewPage, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -105,19 +105,9 @@ def app_origin() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def server(app_origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """``jwtgate serve`` with ``JWTGATE_CORS_ORIGINS`` = the app's origin (the shared fixture starts it
-    without any JWTGATE_* setting, so its environment is extended for this start only)."""
-    data_dir = tmp_path_factory.mktemp("dpop-browser") / "data"
-    add_users(data_dir, ["dora"])
-    running = ServerProcess(data_dir, users={"dora": PASSWORD})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conftest, "child_env", lambda: {**child_env(), "JWTGATE_CORS_ORIGINS": app_origin})
-        running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+def server(app_origin: str, module_fleet: Fleet) -> LocalhostServer:
+    """``jwtgate serve`` with ``JWTGATE_CORS_ORIGINS`` = the app's origin."""
+    return start_server(module_fleet, ["dora"], {"JWTGATE_CORS_ORIGINS": app_origin})
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -131,7 +121,7 @@ def open_app(new_page: NewPage, app_origin: str) -> Page:
     return page
 
 
-def log_in(page: Page, server: ServerProcess) -> tuple[dict[str, Any], str, list[int]]:
+def log_in(page: Page, server: LocalhostServer) -> tuple[dict[str, Any], str, list[int]]:
     """Log in through jwtgate.js in the page; returns what the page saw, the access token as it crossed
     the network (what a proxy log or a malicious extension would copy) and the statuses of /api/login."""
     statuses: list[int] = []
@@ -149,7 +139,7 @@ def log_in(page: Page, server: ServerProcess) -> tuple[dict[str, Any], str, list
 
 
 def test_a_token_copied_out_of_the_page_is_useless_elsewhere(
-    server: ServerProcess, app_origin: str, new_page: NewPage
+    server: LocalhostServer, app_origin: str, new_page: NewPage
 ) -> None:
     page = open_app(new_page, app_origin)
     seen, token, statuses = log_in(page, server)
@@ -195,7 +185,7 @@ def test_a_token_copied_out_of_the_page_is_useless_elsewhere(
 
 
 def test_the_key_is_not_extractable_and_survives_a_reload(
-    server: ServerProcess, app_origin: str, new_page: NewPage
+    server: LocalhostServer, app_origin: str, new_page: NewPage
 ) -> None:
     page = open_app(new_page, app_origin)
     _, first_token, _ = log_in(page, server)
@@ -233,7 +223,7 @@ def test_the_key_is_not_extractable_and_survives_a_reload(
 
 
 def test_clients_creating_the_key_at_once_share_one_per_server(
-    server: ServerProcess, app_origin: str, new_page: NewPage
+    server: LocalhostServer, app_origin: str, new_page: NewPage
 ) -> None:
     page = open_app(new_page, app_origin)  # a fresh profile: nothing in IndexedDB yet
     seen = page.evaluate(

@@ -18,8 +18,9 @@ from playwright.sync_api import Page, Response, expect
 
 from jwtgate.server import create_app
 from jwtgate.settings import Settings
+from processes import free_port
 
-from .conftest import NewPage, add_users, cookie_jar, free_port, sign_in
+from .conftest import NewPage, add_users, cookie_jar, sign_in
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import ConsoleMessage, Cookie, Page, expect
 
-from .conftest import NewPage, ServerProcess, cookie_jar, sign_in
+from .conftest import LocalhostServer, NewPage, cookie_jar, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def flags(cookie: Cookie) -> tuple[object, ...]:
     return (cookie.get("httpOnly"), cookie.get("secure"), cookie.get("sameSite"), cookie.get("path"))
 
 
-def test_sign_in_lands_on_account_with_this_session(server: ServerProcess, new_page: NewPage) -> None:
+def test_sign_in_lands_on_account_with_this_session(server: LocalhostServer, new_page: NewPage) -> None:
     page = new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
@@ -55,7 +55,7 @@ def _console_error(message: ConsoleMessage, sink: list[str]) -> None:
 
 
 def test_wrong_password_shows_the_same_generic_error_as_an_unknown_user(
-    server: ServerProcess, new_page: NewPage
+    server: LocalhostServer, new_page: NewPage
 ) -> None:
     page = new_page()
     page.goto(f"{server.url}/login")
@@ -82,7 +82,7 @@ def test_wrong_password_shows_the_same_generic_error_as_an_unknown_user(
     assert cookie_jar(page) == {}
 
 
-def test_tokens_live_in_httponly_cookies(server: ServerProcess, new_page: NewPage) -> None:
+def test_tokens_live_in_httponly_cookies(server: LocalhostServer, new_page: NewPage) -> None:
     page = new_page()
     sign_in(page, server.url, "alice")
 
@@ -117,7 +117,7 @@ def test_tokens_live_in_httponly_cookies(server: ServerProcess, new_page: NewPag
     assert answer["body"]["csrf_token"] == cookie_jar(page)[CSRF]["value"]
 
 
-def test_revoking_another_session_signs_that_browser_out(server: ServerProcess, new_page: NewPage) -> None:
+def test_revoking_another_session_signs_that_browser_out(server: LocalhostServer, new_page: NewPage) -> None:
     laptop, phone = new_page(), new_page()
     sign_in(laptop, server.url, "dave")
     expect(laptop.locator("#sessions > li")).to_have_count(1)
@@ -153,7 +153,7 @@ def test_revoking_another_session_signs_that_browser_out(server: ServerProcess, 
     expect(laptop.locator("#sessions > li")).to_have_count(1)
 
 
-def test_sign_out_everywhere_signs_out_every_browser(server: ServerProcess, new_page: NewPage) -> None:
+def test_sign_out_everywhere_signs_out_every_browser(server: LocalhostServer, new_page: NewPage) -> None:
     laptop, phone = new_page(), new_page()
     sign_in(laptop, server.url, "erin")
     sign_in(phone, server.url, "erin")
@@ -170,7 +170,7 @@ def test_sign_out_everywhere_signs_out_every_browser(server: ServerProcess, new_
     laptop.wait_for_url(f"{server.url}/login")
 
 
-def test_sign_out_ends_only_this_session(server: ServerProcess, new_page: NewPage) -> None:
+def test_sign_out_ends_only_this_session(server: LocalhostServer, new_page: NewPage) -> None:
     laptop, phone = new_page(), new_page()
     sign_in(laptop, server.url, "frank")
     sign_in(phone, server.url, "frank")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from .conftest import UI_TIMEOUT_MS, ServerProcess, sign_in
+from .conftest import UI_TIMEOUT_MS, LocalhostServer, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,7 @@ def assert_inside(inner: Locator, outer: Locator) -> None:
     assert inner.evaluate("element => element.scrollWidth <= element.clientWidth"), inner.inner_text()
 
 
-def test_login_page_fits_a_phone(server: ServerProcess, phone: Page, artifacts: Path) -> None:
+def test_login_page_fits_a_phone(server: LocalhostServer, phone: Page, artifacts: Path) -> None:
     phone.goto(f"{server.url}/login")
     expect(phone.get_by_role("button", name="Sign in")).to_be_visible()
     assert_no_horizontal_overflow(phone)
@@ -95,7 +95,7 @@ def test_login_page_fits_a_phone(server: ServerProcess, phone: Page, artifacts: 
 
 
 def test_account_page_shows_sessions_as_cards_on_a_phone(
-    server: ServerProcess, phone: Page, artifacts: Path
+    server: LocalhostServer, phone: Page, artifacts: Path
 ) -> None:
     for agent in OTHER_DEVICES:
         signed_in = httpx.post(
@@ -133,7 +133,7 @@ def test_account_page_shows_sessions_as_cards_on_a_phone(
     phone.screenshot(path=artifacts / "account-390px.png", full_page=True)
 
 
-def test_times_read_as_a_person_would_say_them(server: ServerProcess, phone: Page) -> None:
+def test_times_read_as_a_person_would_say_them(server: LocalhostServer, phone: Page) -> None:
     phone.goto(f"{server.url}/login")  # any page of the server: the module is imported from there
     said = phone.evaluate(
         """async () => {

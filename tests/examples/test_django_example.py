@@ -4,16 +4,16 @@ Django's own server in a subprocess (Django settings are per process)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import ROOT, AuthServer, _env, _free_port
+from processes import Fleet, base_env, free_port
+
+from .conftest import ROOT, AuthServer
 
 pytestmark = pytest.mark.slow
 
@@ -26,50 +26,17 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def django_api(auth_server: AuthServer, tmp_path: Path) -> Iterator[httpx.Client]:
-    port = _free_port()
-    env = _env()
+def django_api(auth_server: AuthServer, local_fleet: Fleet) -> Iterator[httpx.Client]:
+    port = free_port()
+    env = base_env({"JWTGATE_URL": auth_server.url, "JWTGATE_REVOCATION_INTERVAL": "0.2"})
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env["PYTHONPATH"]])
-    env["JWTGATE_URL"] = auth_server.url
-    env["JWTGATE_REVOCATION_INTERVAL"] = "0.2"
-    log = tmp_path / "django.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "examples.django_app.manage",
-                "runserver",
-                "--noreload",
-                "--skip-checks",
-                f"127.0.0.1:{port}",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                assert process.poll() is None, log.read_text()
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)  # polling for start-up, not waiting for an expiry
-            else:
-                pytest.fail("the Django example did not start:\n" + log.read_text())
-            with httpx.Client(base_url=url, timeout=30) as client:
-                yield client
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    command = [sys.executable, "-m", "examples.django_app.manage", "runserver", "--noreload", "--skip-checks"]
+    django = local_fleet.spawn_command(
+        [*command, f"127.0.0.1:{port}"], port=port, env=env, name="django", cwd=ROOT, ready_path="/health"
+    )
+    django.wait_ready()
+    with httpx.Client(base_url=django.base_url, timeout=30) as client:
+        yield client
 
 
 def _until_refused(api: httpx.Client, token: str) -> httpx.Response:

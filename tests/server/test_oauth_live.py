@@ -17,10 +17,11 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from oauthlib.oauth2 import BackendApplicationClient, LegacyApplicationClient
 from requests_oauthlib import OAuth2Session
 
-from browser.conftest import PASSWORD, ServerProcess, add_users
+from browser.conftest import PASSWORD, add_users
 from jwtgate.server.runtime import open_service
 from jwtgate.service.registration import ClientRegistration
 from jwtgate.settings import load_settings
+from processes import Fleet, Instance, module_fleet, new_logs_of_each_test  # noqa: F401
 
 with warnings.catch_warnings():
     # Authlib 1.9 warns on import that it would rather use the "httpx2" package; httpx works.
@@ -34,10 +35,10 @@ pytestmark = pytest.mark.slow
 
 
 class Live:
-    def __init__(self, server: ServerProcess, clients: dict[str, tuple[str, str]]) -> None:
+    def __init__(self, server: Instance, clients: dict[str, tuple[str, str]]) -> None:
         self.server = server
         self.clients = clients
-        self.base = f"http://127.0.0.1:{server.port}"
+        self.base = server.base_url  # http://127.0.0.1:PORT
         self.token_url = self.base + "/oauth/token"
 
 
@@ -63,17 +64,16 @@ def _register(data_dir: Path) -> dict[str, tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: None) -> Iterator[Live]:
-    data_dir = tmp_path_factory.mktemp("live") / "data"
+def live(module_fleet: Fleet, monkeypatch_module: None) -> Iterator[Live]:  # noqa: F811 (imported)
+    data_dir = module_fleet.tmp_path / "data"
     add_users(data_dir, ["alice"])
     clients = _register(data_dir)
-    server = ServerProcess(data_dir, users={"alice": PASSWORD})
-    server.start()
+    server = module_fleet.start(data_dir=data_dir)
     try:
         yield Live(server, clients)
     finally:
-        stderr = server.stop()
-        assert "Traceback" not in stderr, stderr
+        log = server.stop()
+        assert "Traceback" not in log, log
 
 
 @pytest.fixture(scope="module")

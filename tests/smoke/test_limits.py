@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import socket
 import ssl
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .test_serve import child_env, free_port
+from processes import Fleet, Instance, cli
 
 pytestmark = pytest.mark.slow
 
@@ -26,59 +23,22 @@ PASSWORD = "limits test password"
 IMPLEMENTATIONS = ["httptools", "h11"]
 
 
-class LimitedServer:
-    """`python -m jwtgate serve` with extra JWTGATE_* settings; stderr kept for the log tests."""
+def settings_env(**settings: str) -> dict[str, str]:
+    return {f"JWTGATE_{name.upper()}": value for name, value in settings.items()}
 
-    def __init__(self, data_dir: Path, tls: ssl.SSLContext | None = None, **settings: str) -> None:
-        self.port = free_port()
-        self.tls = tls
-        self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
-        env = child_env()
-        env.update({f"JWTGATE_{name.upper()}": value for name, value in settings.items()})
-        self.stderr_path = data_dir.parent / f"serve-{self.port}.log"
-        self._stderr = self.stderr_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jwtgate", "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=self._stderr,
-            env=env,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.log()}")
-            try:
-                health = httpx.get(f"{self.base_url}/healthz", timeout=1.0, verify=tls or True)
-                if health.status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)  # polling for start-up
-        raise AssertionError("server did not become healthy")
 
-    def log(self) -> str:
-        return self.stderr_path.read_text()
+def rss_kib(server: Instance) -> int:
+    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
 
-    def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise AssertionError("no VmRSS")
 
-    def connect(self) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        if self.tls is not None:
-            return self.tls.wrap_socket(sock, server_hostname="127.0.0.1")
-        return sock
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._stderr.close()
+def connect(server: Instance) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    if server.tls is not None:
+        return server.tls.wrap_socket(sock, server_hostname="127.0.0.1")
+    return sock
 
 
 # One server per implementation for the whole module (each start costs seconds): the limits are
@@ -92,15 +52,13 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="module", params=IMPLEMENTATIONS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LimitedServer]:
-    data_dir = tmp_path_factory.mktemp(f"limits-{request.param}") / "data"
-    started = LimitedServer(data_dir, http_implementation=request.param, **SETTINGS)
+def server(request: pytest.FixtureRequest, module_fleet: Fleet) -> Iterator[Instance]:
+    env = settings_env(http_implementation=request.param, **SETTINGS)
+    started = module_fleet.start(env, name=f"limits-{request.param}")
     try:
         yield started
     finally:
-        started.stop()
+        started.stop()  # before the next implementation's server starts
 
 
 def settle() -> None:
@@ -129,10 +87,10 @@ def json_body(answer: bytes) -> dict[str, str]:
     return body
 
 
-def send_and_read(server: LimitedServer, payload: bytes) -> tuple[bytes, float]:
+def send_and_read(server: Instance, payload: bytes) -> tuple[bytes, float]:
     """Send ``payload`` while reading the answer on another thread (the server may answer and close
     before the payload is all sent); returns the answer and the seconds until it was complete."""
-    sock = server.connect()
+    sock = connect(server)
     answer: list[bytes] = []
     started = time.monotonic()
     reader = threading.Thread(target=lambda: answer.append(read_answer(sock)))
@@ -145,7 +103,7 @@ def send_and_read(server: LimitedServer, payload: bytes) -> tuple[bytes, float]:
     return answer[0], elapsed
 
 
-def test_a_64_kb_header_gets_431_quickly(server: LimitedServer) -> None:
+def test_a_64_kb_header_gets_431_quickly(server: Instance) -> None:
     """Regression (issue 12): a 64 MB header was read whole and answered 200 after 14 s."""
     payload = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n"
     answer, elapsed = send_and_read(server, payload)
@@ -159,9 +117,9 @@ def test_a_64_kb_header_gets_431_quickly(server: LimitedServer) -> None:
     assert status_of(answer) == 431
 
 
-def test_huge_headers_keep_memory_flat(server: LimitedServer) -> None:
+def test_huge_headers_keep_memory_flat(server: Instance) -> None:
     """Regression (issue 12): eight 32 MB headers took the server from 141 MB to 480 MB."""
-    before = server.rss_kib()
+    before = rss_kib(server)
     payload = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (32 * 1024 * 1024) + b"\r\n\r\n"
     results: list[tuple[bytes, float]] = []
     threads = [
@@ -174,18 +132,18 @@ def test_huge_headers_keep_memory_flat(server: LimitedServer) -> None:
     assert len(results) == 8
     assert all(status_of(answer) == 431 for answer, _ in results)
     assert max(elapsed for _, elapsed in results) < 5.0
-    grown = server.rss_kib() - before
+    grown = rss_kib(server) - before
     assert grown < 16 * 1024, f"RSS grew by {grown} KiB"
     assert httpx.get(f"{server.base_url}/healthz", timeout=5).status_code == 200
 
 
-def test_a_long_request_line_gets_414(server: LimitedServer) -> None:
+def test_a_long_request_line_gets_414(server: Instance) -> None:
     answer, _ = send_and_read(server, b"GET /healthz?q=" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status_of(answer) == 414
     assert json_body(answer)["error"] == "invalid_request"
 
 
-def test_headers_and_bodies_within_the_limits_are_served(server: LimitedServer) -> None:
+def test_headers_and_bodies_within_the_limits_are_served(server: Instance) -> None:
     """The head is counted alone: a body in the same packet, or a large allowed header, is fine."""
     with httpx.Client(base_url=server.base_url, timeout=10) as http:
         big_but_allowed = {"X-Padding": "p" * 12_000}
@@ -198,10 +156,10 @@ def test_headers_and_bodies_within_the_limits_are_served(server: LimitedServer) 
             assert http.get("/healthz", headers=big_but_allowed).status_code == 200
 
 
-def test_a_header_sent_a_byte_at_a_time_is_cut_off_at_the_header_timeout(server: LimitedServer) -> None:
+def test_a_header_sent_a_byte_at_a_time_is_cut_off_at_the_header_timeout(server: Instance) -> None:
     """Regression (issue 12): a header sent a byte every 2 s kept its connection for 40 s and more.
     With the timeout at 2 s, a byte every 0.5 s: the connection gets 408 and is closed at ~2 s."""
-    sock = server.connect()
+    sock = connect(server)
     started = time.monotonic()
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     closed_after = None
@@ -230,12 +188,12 @@ def test_a_header_sent_a_byte_at_a_time_is_cut_off_at_the_header_timeout(server:
     assert received == b"" or status_of(received) == 408
 
 
-def test_idle_connections_are_closed(server: LimitedServer) -> None:
+def test_idle_connections_are_closed(server: Instance) -> None:
     """Regression (issue 12): 400 idle connections were all still open after 40 s. A connection that
     never sends a byte is closed at the header timeout; one idle after a response at keep-alive's."""
     settle()
-    silent = [server.connect() for _ in range(8)]
-    kept = server.connect()
+    silent = [connect(server) for _ in range(8)]
+    kept = connect(server)
     kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     started = time.monotonic()
     kept.settimeout(5)
@@ -250,9 +208,9 @@ def test_idle_connections_are_closed(server: LimitedServer) -> None:
     kept.close()
 
 
-def test_connections_beyond_the_cap_get_503(server: LimitedServer) -> None:
+def test_connections_beyond_the_cap_get_503(server: Instance) -> None:
     settle()
-    held = [server.connect() for _ in range(12)]
+    held = [connect(server) for _ in range(12)]
     time.sleep(0.3)  # let the server accept them
     extra, _ = send_and_read(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status_of(extra) == 503
@@ -268,7 +226,7 @@ def test_connections_beyond_the_cap_get_503(server: LimitedServer) -> None:
     assert httpx.get(f"{server.base_url}/healthz", timeout=5).status_code == 200
 
 
-def test_the_access_log_never_prints_a_query_value_and_json_lines(server: LimitedServer) -> None:
+def test_the_access_log_never_prints_a_query_value_and_json_lines(server: Instance) -> None:
     """Regression (issue 12): the access log printed whole query strings, so a JWT sent as
     ``?access_token=`` landed in the log."""
     settle()
@@ -287,31 +245,24 @@ def test_the_access_log_never_prints_a_query_value_and_json_lines(server: Limite
     assert all({"time", "level", "message"} <= set(line) for line in lines)
 
 
-def test_the_limits_hold_over_tls(tmp_path: Path) -> None:
+def test_the_limits_hold_over_tls(local_fleet: Fleet, tmp_path: Path) -> None:
     """Over TLS the refusal cannot half-close the connection (no write_eof on TLS): it still answers."""
     data_dir = tmp_path / "data"
-    made = subprocess.run(
-        [sys.executable, "-m", "jwtgate", "dev-cert", "--data-dir", str(data_dir)],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    made = cli("dev-cert", "--data-dir", str(data_dir))
+    assert made.returncode == 0, made.stderr
     assert "certificate" in made.stdout
     cert, key = data_dir / "tls" / "cert.pem", data_dir / "tls" / "key.pem"
     context = ssl.create_default_context(cafile=str(cert))
-    server = LimitedServer(data_dir, tls=context, tls_cert=str(cert), tls_key=str(key), header_timeout="2")
-    try:
-        payload = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n"
-        answer, elapsed = send_and_read(server, payload)
-        assert status_of(answer) == 431
-        assert elapsed < 3.0
-        slow = server.connect()
-        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        started = time.monotonic()
-        slow.settimeout(6)
-        assert status_of(read_answer(slow)) == 408
-        assert 1.5 <= time.monotonic() - started <= 4.0
-        slow.close()
-    finally:
-        server.stop()
+    env = settings_env(tls_cert=str(cert), tls_key=str(key), header_timeout="2")
+    server = local_fleet.start(env, data_dir=data_dir, tls=context)
+    payload = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n"
+    answer, elapsed = send_and_read(server, payload)
+    assert status_of(answer) == 431
+    assert elapsed < 3.0
+    slow = connect(server)
+    slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    started = time.monotonic()
+    slow.settimeout(6)
+    assert status_of(read_answer(slow)) == 408
+    assert 1.5 <= time.monotonic() - started <= 4.0
+    slow.close()
