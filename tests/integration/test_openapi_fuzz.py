@@ -106,8 +106,8 @@ class FuzzedServer:
 
 
 @pytest.fixture(scope="module")
-def fuzzed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzedServer]:
-    fleet = Fleet(tmp_path_factory.mktemp("fuzz"))
+def fuzzed_server(module_fleet: Fleet) -> Iterator[FuzzedServer]:
+    fleet = module_fleet
     data_dir: Path = fleet.tmp_path / "data"
     env = {
         "JWTGATE_REGISTRATION": "open",
@@ -117,38 +117,33 @@ def fuzzed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzedSe
         "JWTGATE_LOGIN_MAX_FAILURES_IP": "100000",
         "JWTGATE_LOGIN_MAX_FAILURES_UNTRUSTED": "10000",
     }
-    try:
-        folder = ["--data-dir", str(data_dir)]
-        done = fleet.cli(
-            "init", "--user", USERNAME, "--password-stdin", *folder, env=env, stdin=PASSWORD + "\n"
-        )
-        assert done.returncode == 0, done.stderr
-        done = fleet.cli(
-            "client",
-            "add",
-            "fuzz-client",
-            "--grant",
-            "client_credentials",
-            "--grant",
-            "refresh_token",
-            "--grant",
-            "password",
-            "--first-party",
-            "--introspect",
-            "--scope",
-            "read",
-            *folder,
-            env=env,
-        )
-        assert done.returncode == 0, done.stderr
-        printed = dict(line.split(":", 1) for line in done.stdout.splitlines() if ":" in line)
-        instance = fleet.start(env, data_dir=data_dir)
-        client_id, secret = printed["client_id"].strip(), printed["client_secret"].strip()
-        served = FuzzedServer(instance.base_url, client_id, secret)
-        yield served
-        _report(served.answers)
-    finally:
-        fleet.close()
+    folder = ["--data-dir", str(data_dir)]
+    done = fleet.cli("init", "--user", USERNAME, "--password-stdin", *folder, env=env, stdin=PASSWORD + "\n")
+    assert done.returncode == 0, done.stderr
+    done = fleet.cli(
+        "client",
+        "add",
+        "fuzz-client",
+        "--grant",
+        "client_credentials",
+        "--grant",
+        "refresh_token",
+        "--grant",
+        "password",
+        "--first-party",
+        "--introspect",
+        "--scope",
+        "read",
+        *folder,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = dict(line.split(":", 1) for line in done.stdout.splitlines() if ":" in line)
+    instance = fleet.start(env, data_dir=data_dir)
+    client_id, secret = printed["client_id"].strip(), printed["client_secret"].strip()
+    served = FuzzedServer(instance.base_url, client_id, secret)
+    yield served
+    _report(served.answers)
 
 
 def _report(answers: Counter[tuple[str, int]]) -> None:
