@@ -151,6 +151,17 @@ async def test_a_used_token_rotates_only_once(store: Store) -> None:
     assert found[1].last_used_at == T0 + 1
 
 
+async def test_the_current_token_among_equal_timestamps_is_the_same_on_every_backend(store: Store) -> None:
+    # Regression (found by the equivalence property test): two unused tokens of one session created in
+    # the same instant; memory picked the last inserted, SQL the greatest digest.
+    await with_session(store)  # "as1", at T0
+    for name in ("t9-", "t10-"):  # inserted in this order; "t9-..." > "t10-..." as text
+        assert await store.add_refresh_token(token(name), T0, T0 + 100)
+    current = await store.current_refresh_token("s1")
+    assert current is not None
+    assert current.digest == d("t9-")
+
+
 async def test_concurrent_rotations_have_exactly_one_winner(store: Store) -> None:
     await with_session(store)
     results = await asyncio.gather(

@@ -186,8 +186,8 @@ class MemoryStore:
             for d in self._tokens_by_session.get(session_id, [])
             if self._tokens[d].used_at is None
         ]
-        # insertion order breaks ties between equal timestamps
-        return max(reversed(unused), key=lambda t: t.created_at, default=None)
+        # the digest breaks ties between equal timestamps, as the SQL store's ORDER BY does
+        return max(unused, key=lambda t: (t.created_at, t.digest), default=None)
 
     async def rotate_live_refresh_token(
         self, parent_digest: str, child_digest: str, now: float, idle_ttl: float, dpop_jkt: str | None = None

@@ -6,6 +6,8 @@ test checks that they agree. Times are POSIX seconds (double precision). Role an
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -162,3 +164,8 @@ server_meta = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+
+def row_values(table: sa.Table, record: Any) -> dict[str, Any]:
+    """The column values of ``table`` read from the same-named attributes of a record."""
+    return {c.name: getattr(record, c.name) for c in table.c}

@@ -21,8 +21,6 @@ from jwtgate.service.keystore import KeyChange, KeyInfo, StoredKey
 from jwtgate.service.ports import NotInitialised, SealedSecret
 from jwtgate.service.records import (
     AuditEvent,
-    AuthorizationCodeRecord,
-    ClientRecord,
     RefreshTokenLookup,
     RefreshTokenRecord,
     Revocation,
@@ -31,6 +29,7 @@ from jwtgate.service.records import (
     UserRecord,
 )
 from jwtgate.storage.sql import schema as t
+from jwtgate.storage.sql.oauth import OAuthTables
 from jwtgate.storage.sql.runner import AsyncRunner, Runner, create_runner
 
 __all__ = ["SqlStore"]
@@ -105,7 +104,7 @@ class _Abort(Exception):
     """Raised inside a transaction to roll it back on purpose."""
 
 
-class SqlStore:
+class SqlStore(OAuthTables):
     """Implements :class:`jwtgate.service.ports.Store` with SQLAlchemy Core."""
 
     def __init__(self, runner: Runner) -> None:
@@ -243,8 +242,8 @@ class SqlStore:
     # sessions and refresh tokens
     async def create_session(self, session: SessionRecord, token: RefreshTokenRecord) -> None:
         def work(conn: sa.Connection) -> None:
-            conn.execute(sa.insert(t.sessions).values(**_values(t.sessions, session)))
-            conn.execute(sa.insert(t.refresh_tokens).values(**_values(t.refresh_tokens, token)))
+            conn.execute(sa.insert(t.sessions).values(**t.row_values(t.sessions, session)))
+            conn.execute(sa.insert(t.refresh_tokens).values(**t.row_values(t.refresh_tokens, token)))
 
         await self._runner.write(work)
 
@@ -484,32 +483,6 @@ class SqlStore:
 
         return await self._runner.write(work)
 
-    # clients
-    async def create_client(self, client: ClientRecord) -> None:
-        def work(conn: sa.Connection) -> None:
-            c = t.clients
-            taken = conn.scalar(
-                sa.select(sa.func.count())
-                .select_from(c)
-                .where(sa.or_(c.c.id == client.id, c.c.name == client.name))
-            )
-            if taken:
-                raise Conflict("a client with this id or name already exists")
-            conn.execute(sa.insert(c).values(**_client_values(client)))
-
-        await self._runner.write(work)
-
-    async def get_client(self, client_id: str) -> ClientRecord | None:
-        def work(conn: sa.Connection) -> ClientRecord | None:
-            row = conn.execute(sa.select(t.clients).where(t.clients.c.id == client_id)).first()
-            return None if row is None else _client(row)
-
-        return await self._runner.read(work)
-
-    async def list_clients(self) -> list[ClientRecord]:
-        query = sa.select(t.clients).order_by(t.clients.c.name)
-        return await self._runner.read(lambda c: [_client(r) for r in c.execute(query)])
-
     # audit
     async def add_audit_event(
         self,
@@ -541,14 +514,7 @@ class SqlStore:
 
         return await self._runner.read(work)
 
-    # OAuth: client changes, authorization codes, assertion ids, user grants
-    async def get_client_by_name(self, name: str) -> ClientRecord | None:
-        def work(conn: sa.Connection) -> ClientRecord | None:
-            row = conn.execute(sa.select(t.clients).where(t.clients.c.name == name)).first()
-            return None if row is None else _client(row)
-
-        return await self._runner.read(work)
-
+    # refresh tokens of registered clients, user grants
     async def rotate_client_refresh_token(
         self,
         parent_digest: str,
@@ -561,19 +527,6 @@ class SqlStore:
         # rotate_live_refresh_token with one more condition on the session, in the same statement.
         return await self._rotate(parent_digest, child_digest, now, idle_ttl, dpop_jkt, (client_id,))
 
-    async def delete_client(self, client_id: str) -> bool:
-        query = sa.delete(t.clients).where(t.clients.c.id == client_id)
-        return await self._runner.write(lambda c: c.execute(query).rowcount == 1)
-
-    async def set_client_secret(self, client_id: str, secret_hash: str) -> bool:
-        query = sa.update(t.clients).where(t.clients.c.id == client_id).values(secret_hash=secret_hash)
-        return await self._runner.write(lambda c: c.execute(query).rowcount == 1)
-
-    async def client_session_ids(self, client_id: str) -> list[str]:
-        s = t.sessions
-        query = sa.select(s.c.id).where(s.c.client_id == client_id, s.c.revoked_at.is_(None)).order_by(s.c.id)
-        return await self._runner.read(lambda c: [row.id for row in c.execute(query)])
-
     async def set_user_grants(self, user_id: str, roles: Sequence[str], scopes: Sequence[str]) -> bool:
         query = (
             sa.update(t.users)
@@ -581,63 +534,6 @@ class SqlStore:
             .values(roles=json.dumps(list(roles)), scopes=json.dumps(list(scopes)))
         )
         return await self._runner.write(lambda c: c.execute(query).rowcount == 1)
-
-    async def create_authorization_code(self, code: AuthorizationCodeRecord) -> None:
-        query = sa.insert(t.authorization_codes).values(**_values(t.authorization_codes, code))
-        await self._runner.write(lambda c: c.execute(query))
-
-    async def use_authorization_code(
-        self, digest: str, now: float, session_id: str
-    ) -> AuthorizationCodeRecord | None:
-        codes = t.authorization_codes
-
-        def work(conn: sa.Connection) -> AuthorizationCodeRecord | None:
-            row = conn.execute(sa.select(codes).where(codes.c.digest == digest).with_for_update()).first()
-            if row is None or row.used_at is not None:
-                return None if row is None else AuthorizationCodeRecord(**row._asdict())
-            # The condition keeps the spend atomic where FOR UPDATE is a no-op (SQLite serialises
-            # writers with BEGIN IMMEDIATE anyway).
-            spent = conn.execute(
-                sa.update(codes)
-                .where(codes.c.digest == digest, codes.c.used_at.is_(None))
-                .values(used_at=now, session_id=session_id)
-            )
-            if spent.rowcount != 1:
-                raise StorageError("the authorization code changed during its exchange")
-            return AuthorizationCodeRecord(**row._asdict())
-
-        return await self._runner.write(work)
-
-    async def use_assertion_id(self, client_id: str, jti: str, expires_at: float, now: float) -> bool:
-        a = t.assertion_ids
-
-        def work(conn: sa.Connection) -> bool:
-            key = sa.and_(a.c.client_id == client_id, a.c.jti == jti)
-            row = conn.execute(sa.select(a.c.expires_at).where(key).with_for_update()).first()
-            if row is not None:
-                if row.expires_at > now:
-                    return False
-                conn.execute(sa.delete(a).where(key))
-            conn.execute(sa.insert(a).values(client_id=client_id, jti=jti, expires_at=expires_at))
-            return True
-
-        try:
-            return await self._runner.write(work)
-        except StorageError as err:
-            # Two processes inserted the same jti at once: the loser sees the primary key clash.
-            if isinstance(err.__cause__, sa.exc.IntegrityError):
-                return False
-            raise
-
-    async def purge_oauth(self, now: float) -> dict[str, int]:
-        def work(conn: sa.Connection) -> dict[str, int]:
-            codes = conn.execute(
-                sa.delete(t.authorization_codes).where(t.authorization_codes.c.expires_at <= now)
-            )
-            assertions = conn.execute(sa.delete(t.assertion_ids).where(t.assertion_ids.c.expires_at <= now))
-            return {"authorization_codes": codes.rowcount, "assertion_ids": assertions.rowcount}
-
-        return await self._runner.write(work)
 
 
 def _lookup(conn: sa.Connection, digest: str) -> RefreshTokenLookup | None:
@@ -657,7 +553,7 @@ def _insert_token(conn: sa.Connection, token: RefreshTokenRecord, now: float, id
     )
     if touched.rowcount != 1:
         return False
-    conn.execute(_INSERT_TOKEN, _values(t.refresh_tokens, token))
+    conn.execute(_INSERT_TOKEN, t.row_values(t.refresh_tokens, token))
     return True
 
 
@@ -722,10 +618,6 @@ def _revocation(row: sa.Row[Any]) -> Revocation:
     return Revocation(int(row.cursor), row.kind, row.value, row.expires_at)
 
 
-def _values(table: sa.Table, record: Any) -> dict[str, Any]:
-    return {c.name: getattr(record, c.name) for c in table.c}
-
-
 def _lock(conn: sa.Connection, key: int) -> None:
     """Serialise this transaction with others taking the same lock (PostgreSQL: an advisory lock held
     until commit). SQLite needs nothing: writers already run one at a time (BEGIN IMMEDIATE)."""
@@ -781,22 +673,3 @@ def _key_row(item: StoredKey) -> dict[str, Any]:
         "material": item.material,
         "kek_id": item.kek_id,
     }
-
-
-_CLIENT_LISTS = ("grants", "scopes", "redirect_uris", "audiences")
-
-
-def _client(row: sa.Row[Any]) -> ClientRecord:
-    values = row._asdict()
-    for name in _CLIENT_LISTS:
-        values[name] = tuple(json.loads(values[name]))
-    values["first_party"] = bool(values["first_party"])
-    values["introspect"] = bool(values["introspect"])
-    return ClientRecord(**values)
-
-
-def _client_values(client: ClientRecord) -> dict[str, Any]:
-    values = _values(t.clients, client)
-    for name in _CLIENT_LISTS:
-        values[name] = json.dumps(list(values[name]))
-    return values
