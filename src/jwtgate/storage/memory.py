@@ -263,7 +263,6 @@ class MemoryStore:
         live = [r for r in self._revocations.values() if r.cursor > after and r.expires_at > now]
         return sorted(live, key=lambda r: r.cursor)[: max(limit, 0)]
 
-    # clients
     # key ring, server secrets, named values
     async def load_keys(self) -> list[StoredKey]:
         self._check_open()
@@ -309,6 +308,7 @@ class MemoryStore:
         self._check_open()
         return self._meta.setdefault(name, value)
 
+    # clients
     async def create_client(self, client: ClientRecord) -> None:
         self._check_open()
         if client.id in self._clients or any(c.name == client.name for c in self._clients.values()):
