@@ -430,10 +430,15 @@ async def _drop_redis_keys(channels: list[str]) -> None:
         await client.aclose()
 
 
-def require_services() -> None:
-    """Skip (or fail with JWTGATE_REQUIRE_SERVICES=1) when PostgreSQL or Redis is not running."""
+_SERVICES = {"PostgreSQL": 5432, "Redis": 6379}
+
+
+def require_services(*services: str) -> None:
+    """Skip (or fail with JWTGATE_REQUIRE_SERVICES=1) when one of ``services`` (default: PostgreSQL and
+    Redis) is not running on 127.0.0.1."""
     missing = []
-    for port, what in ((5432, "PostgreSQL"), (6379, "Redis")):
+    for what in services or tuple(_SERVICES):
+        port = _SERVICES[what]
         with socket.socket() as sock:
             sock.settimeout(1)
             if sock.connect_ex(("127.0.0.1", port)) != 0:

@@ -16,11 +16,12 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from processes import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```(?:sh|bash|shell)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 SERVER = re.compile(r"(^\./scripts/serve\b)|(\bjwtgate serve\b)|(\buvicorn\b)|(\bflask\b.*\brun\b)")
 PORTS = ("8000", "9000", "9001")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def shell_blocks(markdown: str) -> list[str]:

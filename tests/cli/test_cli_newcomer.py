@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 
 import jwtgate
 from jwtgate.cli import app
+from processes import free_port, require_services
 
 from ._support import init, run
 
 # Read before the autouse fixture clears every JWTGATE_* variable.
-REQUIRE_SERVICES = os.environ.get("JWTGATE_REQUIRE_SERVICES") == "1"
 CANNOT_START = 3
 
 
@@ -31,23 +31,6 @@ def invoke(runner: CliRunner, *args: str, env: dict[str, str] | None = None) -> 
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
-
-
-def postgres_running() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        if REQUIRE_SERVICES:
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required (JWTGATE_REQUIRE_SERVICES=1)")
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-
-
-def dead_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # closed again: nothing listens there
 
 
 @contextlib.contextmanager
@@ -189,7 +172,7 @@ def tls_pair(runner: CliRunner, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def serve_tls(runner: CliRunner, data_dir: Path, cert: Path, key: Path) -> tuple[int, str, str]:
-    args = ["serve", "--port", str(dead_port()), "--tls-cert", str(cert), "--tls-key", str(key)]
+    args = ["serve", "--port", str(free_port()), "--tls-cert", str(cert), "--tls-key", str(key)]
     return run(runner, *args, data_dir=data_dir)
 
 
@@ -286,7 +269,7 @@ def test_a_data_folder_that_cannot_be_created_says_how_to_fix_it(runner: CliRunn
 
 
 def test_a_dead_database_port_is_named_without_the_password(runner: CliRunner, data_dir: Path) -> None:
-    port = dead_port()
+    port = free_port()  # closed again: nothing listens there
     url = f"postgresql+asyncpg://postgres:s3cr3t-pw@127.0.0.1:{port}/jwtgate"
     code, _, err = invoke(
         runner, "user", "list", "--database-url", url, env={"JWTGATE_ISSUER": "https://auth.example"}
@@ -298,7 +281,7 @@ def test_a_dead_database_port_is_named_without_the_password(runner: CliRunner, d
 
 
 def test_a_missing_database_is_named(runner: CliRunner) -> None:
-    postgres_running()
+    require_services("PostgreSQL")
     url = "postgresql+asyncpg://postgres@127.0.0.1:5432/jwtgate_no_such_database"
     code, _, err = invoke(
         runner, "user", "list", "--database-url", url, env={"JWTGATE_ISSUER": "https://auth.example"}
@@ -309,7 +292,7 @@ def test_a_missing_database_is_named(runner: CliRunner) -> None:
 
 
 def test_an_unknown_database_user_is_named(runner: CliRunner) -> None:
-    postgres_running()
+    require_services("PostgreSQL")
     url = "postgresql+asyncpg://jwtgate_no_such_role:s3cr3t-pw@127.0.0.1:5432/postgres"
     code, _, err = invoke(
         runner, "user", "list", "--database-url", url, env={"JWTGATE_ISSUER": "https://auth.example"}
