@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jwtgate.errors import ConfigError, InvalidGrant, InvalidRequest, NotFound
+from jwtgate.errors import ConfigError, InvalidGrant, InvalidRequest, NotFound, StorageError
 from jwtgate.jose.jwks import KeySet
 from jwtgate.service import opaque
 from jwtgate.service.accounts import Accounts
@@ -221,6 +221,8 @@ class AuthService(OAuthUseCases):
             await asyncio.sleep(interval)
             try:
                 await self._authority.sync(self._clock())
+            except StorageError:
+                pass  # the authority logs when an outage starts and ends, not on every tick
             except Exception as err:  # the next tick retries; requests keep the last good state
                 logger.warning("sync with the store failed: %s", getattr(err, "code", type(err).__name__))
 
